@@ -1,0 +1,86 @@
+"""The one module that reads configuration from the environment (SPEC section 6a).
+
+Variables (defaults in brackets):
+
+- ASSESS_DATA_DIR: folder for the embedded store, image bytes, finished exports [./data]
+- ASSESS_DB_URL: SQLAlchemy URL of the store [a SQLite file in the data folder]
+- ASSESS_FILES_URL: fsspec URL where image bytes live [a folder in the data folder]
+- ASSESS_SECRET: key that signs download links [generated once, kept in the data folder]
+- ASSESS_PUBLIC_URL: base URL used in emailed links [http://localhost:5006]
+- ASSESS_SMTP_HOST, _PORT, _USER, _PASSWORD, _FROM, _TLS: outgoing mail [unset: links in the UI]
+- ASSESS_ADMINS: comma-separated user names with the admin role [unset: everyone who logs in]
+- ASSESS_JOBS_URL: job engine storage, e.g. redis://... [embedded, in the data folder]
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    user: str | None = None
+    password: str | None = None
+    sender: str = "assess-export@localhost"
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_url: str
+    files_url: str
+    public_url: str = "http://localhost:5006"
+    admins: frozenset[str] | None = None
+    jobs_url: str | None = None
+    smtp: SmtpSettings | None = None
+    secret_value: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("ASSESS_DATA_DIR") or "./data").resolve()
+        admins = env.get("ASSESS_ADMINS")
+        smtp = None
+        if env.get("ASSESS_SMTP_HOST"):
+            smtp = SmtpSettings(
+                host=env["ASSESS_SMTP_HOST"],
+                port=int(env.get("ASSESS_SMTP_PORT") or 25),
+                user=env.get("ASSESS_SMTP_USER") or None,
+                password=env.get("ASSESS_SMTP_PASSWORD") or None,
+                sender=env.get("ASSESS_SMTP_FROM") or "assess-export@localhost",
+                tls=(env.get("ASSESS_SMTP_TLS") or "").lower() in {"1", "true", "yes", "on"},
+            )
+        return cls(
+            data_dir=data_dir,
+            db_url=env.get("ASSESS_DB_URL") or f"sqlite:///{data_dir / 'assess.db'}",
+            files_url=env.get("ASSESS_FILES_URL") or str(data_dir / "files"),
+            public_url=(env.get("ASSESS_PUBLIC_URL") or "http://localhost:5006").rstrip("/"),
+            admins=(
+                frozenset(a.strip() for a in admins.split(",") if a.strip()) if admins else None
+            ),
+            jobs_url=env.get("ASSESS_JOBS_URL") or None,
+            smtp=smtp,
+            secret_value=env.get("ASSESS_SECRET") or None,
+        )
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    def secret(self) -> bytes:
+        """The link-signing key: ASSESS_SECRET, or one generated once into the data folder."""
+        if self.secret_value:
+            return self.secret_value.encode()
+        path = self.data_dir / "secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()

@@ -1,0 +1,112 @@
+"""Opening a store: the database engine, sessions, schema migrations and file storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.config import Settings
+from dashboard.errors import UnknownWorkflowError
+from dashboard.store.files import FileStorage
+from dashboard.store.models import Workflow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(db_url: str) -> Engine:
+    if db_url.startswith("sqlite"):
+        path = db_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(db_url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if db_url.startswith("postgresql://"):
+        db_url = "postgresql+psycopg://" + db_url.removeprefix("postgresql://")
+    return create_engine(db_url, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (creates it on an empty database)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+class Store:
+    """An opened store: database plus file bytes. Knows nothing of exports."""
+
+    def __init__(self, db_url: str, files: FileStorage, settings: Settings | None = None) -> None:
+        self.db_url = db_url
+        self.engine = make_engine(db_url)
+        self.files = files
+        self.settings = settings
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed at the end, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def workflow(self, session: Session, name: str) -> Workflow:
+        workflow = session.scalar(select(Workflow).where(Workflow.name == name))
+        if workflow is None:
+            known = session.scalars(select(Workflow.name).order_by(Workflow.name)).all()
+            raise UnknownWorkflowError(
+                f"unknown workflow {name!r}; known workflows: {', '.join(known) or '(none)'}"
+            )
+        return workflow
+
+    def workflow_names(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(Workflow.name).order_by(Workflow.name)))
+
+    def is_empty(self) -> bool:
+        return not self.workflow_names()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(
+    settings: Settings | None = None,
+    *,
+    db_url: str | None = None,
+    files_url: str | None = None,
+    migrate_schema: bool = True,
+    **storage_options,
+) -> Store:
+    """Open (and by default migrate) the store named by settings or explicit URLs."""
+    settings = settings or Settings.from_env()
+    store = Store(
+        db_url or settings.db_url,
+        FileStorage(files_url or settings.files_url, **storage_options),
+        settings,
+    )
+    if migrate_schema:
+        migrate(store.engine)
+    return store

@@ -1,0 +1,67 @@
+"""Where image bytes live: one small interface over any fsspec URL (a local folder, s3://...)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import IO
+
+import fsspec
+
+from dashboard.errors import MissingImageError
+
+CHUNK = 1 << 20
+
+
+class FileStorage:
+    """Reads and writes file bytes by key under a base URL.
+
+    Keys are relative, '/'-separated and chosen by the store (never by a user), e.g.
+    ``ab/ab12...ef.jpg`` (the sha256), so identical bytes are stored once.
+    """
+
+    def __init__(self, url: str, **storage_options) -> None:
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
+        self.root = self.root.rstrip("/")
+        if self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol:
+            self.fs.makedirs(self.root, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"invalid storage key {key!r}")
+        return f"{self.root}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        parent = path.rsplit("/", 1)[0]
+        if "file" in self.fs.protocol:
+            self.fs.makedirs(parent, exist_ok=True)
+        with self.fs.open(path, "wb") as fh:
+            fh.write(data)
+
+    def put_image(self, data: bytes, suffix: str) -> tuple[str, str]:
+        """Store bytes under a content-addressed key; returns (key, sha256)."""
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{digest[:2]}/{digest}{suffix.lower()}"
+        if not self.exists(key):
+            self.put(key, data)
+        return key, digest
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self._path(key))
+
+    def open(self, key: str) -> IO[bytes]:
+        try:
+            return self.fs.open(self._path(key), "rb")
+        except FileNotFoundError as exc:
+            raise MissingImageError(f"image bytes not found in storage: {key}") from exc
+
+    def read(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        with self.open(key) as fh:
+            while chunk := fh.read(chunk_size):
+                yield chunk
