@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import mimetypes
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
@@ -168,8 +168,10 @@ def add_assessment(
     assessed_by: str,
     assessed_at: datetime,
 ) -> Assessment:
+    # Stored as naive UTC to the second: the precision every export writes.
     if assessed_at.tzinfo is not None:
-        assessed_at = assessed_at.astimezone(tz=None).replace(tzinfo=None)
+        assessed_at = assessed_at.astimezone(UTC).replace(tzinfo=None)
+    assessed_at = assessed_at.replace(microsecond=0)
     assessment = Assessment(
         data_file_id=data_file.id,
         stage=stage,

@@ -1,0 +1,303 @@
+"""The export query: SPEC section 3's options as params, and everything computed from them.
+
+One code path serves the preview and the download: ``tables()`` yields the layout's rows in
+chunks; the preview stops after the first rows, a download writes them all to a stream.
+No Panel import here: the dashboard, the notebooks and the command line all use this class.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import param
+import pyarrow as pa
+from sqlalchemy import select
+
+from dashboard.errors import InvalidOptionError, UnknownChoiceError
+from dashboard.layouts.tables import (
+    LONG_SCHEMA,
+    long_table,
+    spreadsheet_safe,
+    wide_schema,
+    wide_table,
+)
+from dashboard.layouts.writers import write_csv, write_parquet
+from dashboard.query import sql
+from dashboard.query.options import Layout, Scope
+from dashboard.query.reader import ArrowReader
+from dashboard.query.records import FileRecord
+from dashboard.store.db import Store
+from dashboard.store.models import Case, DataFile, DataSource, WorkflowOrder
+
+# Files per chunk grow so that a preview reads only a few files and a download few chunks.
+CHUNK_FILES = (16, 128, 1024)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Counts:
+    files: int
+    assessments: int
+    entities: int
+    annotations: int
+    attribute_values: int
+    rows: int  # rows of the chosen layout (long or wide); members for the file layouts
+
+
+@dataclass(frozen=True)
+class Choices:
+    data_sources: list[str]
+    orders: list[str]
+
+
+class ExportQuery(param.Parameterized):
+    """An export of one workflow with the options of the Export panel."""
+
+    workflow = param.String(doc="Name of the workflow to export.")
+    scope = param.Selector(
+        objects=list(Scope), default=Scope.latest, doc="All or only the latest assessments."
+    )
+    layout = param.Selector(objects=list(Layout), default=Layout.long, doc="What to export.")
+    data_source = param.String(default=None, allow_None=True, doc="None = all data sources.")
+    order = param.String(default=None, allow_None=True, doc="None = all workflow orders.")
+    format = param.Selector(objects=["csv", "parquet"], default="csv", doc="Table file format.")
+    spreadsheet_safe = param.Boolean(
+        default=True, doc="Prefix ' to text cells a spreadsheet would run as a formula."
+    )
+
+    def __init__(self, store: Store, **params) -> None:
+        for name in ("scope", "layout"):
+            if isinstance(params.get(name), str):
+                params[name] = _enum(name, params[name])
+        for name in ("data_source", "order"):
+            if params.get(name) == "":
+                params[name] = None
+        super().__init__(**params)
+        self.store = store
+        self.filters()  # fail fast on a bad workflow, data source or order
+
+    # -- options and validation -------------------------------------------------------------
+
+    def choices(self) -> Choices:
+        """The workflow's data sources and orders: the valid values of the two filters."""
+        with self.store.session() as session:
+            workflow = self.store.workflow(session, self.workflow)
+            sources = session.scalars(
+                select(DataSource.name)
+                .join(DataFile, DataFile.data_source_id == DataSource.id)
+                .join(Case, DataFile.case_id == Case.id)
+                .where(Case.workflow_id == workflow.id)
+                .distinct()
+                .order_by(DataSource.name)
+            ).all()
+            return Choices(list(sources), [o.name for o in workflow.orders])
+
+    def filters(self) -> sql.Filters:
+        """Validated filters as database ids; raises a clear error for any bad option."""
+        with self.store.session() as session:
+            workflow = self.store.workflow(session, self.workflow)
+            data_source_id = order_id = None
+            if self.order is not None:
+                order = session.scalar(
+                    select(WorkflowOrder).where(
+                        WorkflowOrder.workflow_id == workflow.id, WorkflowOrder.name == self.order
+                    )
+                )
+                if order is None:
+                    valid = ", ".join(o.name for o in workflow.orders) or "(none)"
+                    raise UnknownChoiceError(
+                        f"order {self.order!r} is not an order of workflow {workflow.name!r}; "
+                        f"valid orders: {valid}"
+                    )
+                order_id = order.id
+            if self.data_source is not None:
+                valid_sources = self.choices().data_sources
+                if self.data_source not in valid_sources:
+                    raise UnknownChoiceError(
+                        f"data source {self.data_source!r} has no files in workflow "
+                        f"{workflow.name!r}; valid data sources: {', '.join(valid_sources)}"
+                    )
+                data_source_id = session.scalar(
+                    select(DataSource.id).where(DataSource.name == self.data_source)
+                )
+            if self.layout is Layout.annotated and order_id is None:
+                raise InvalidOptionError(
+                    "Annotated Files needs a workflow order: choose one of "
+                    f"{', '.join(o.name for o in workflow.orders) or '(none)'}"
+                )
+            self._attribute_names = [attribute.name for attribute in workflow.attributes]
+            return sql.Filters(workflow.id, Scope(self.scope), data_source_id, order_id)
+
+    @property
+    def attribute_names(self) -> list[str]:
+        """The workflow's attributes in taxonomy order: the wide layout's last columns."""
+        self.filters()
+        return list(self._attribute_names)
+
+    # -- counts -----------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        filters = self.filters()
+        with self.store.engine.connect() as connection:
+            row = connection.execute(sql.counts(filters)).one()
+        rows = {
+            Layout.long: 2 * row.annotations + row.attribute_values,
+            Layout.wide: row.annotations + row.bare_entities,
+            Layout.files: row.files,
+            Layout.annotated: row.files if self.scope is Scope.latest else row.assessments,
+        }[Layout(self.layout)]
+        return Counts(
+            row.files, row.assessments, row.entities, row.annotations, row.attribute_values, rows
+        )
+
+    # -- the shared code path ---------------------------------------------------------------
+
+    def file_ids(self, limit: int | None = None) -> list[int]:
+        stmt = sql.files_in_scope(self.filters())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.store.engine.connect() as connection:
+            return list(connection.scalars(stmt))
+
+    def file_records(self) -> Iterator[FileRecord]:
+        """Files in scope in export order, for the Files and Annotated Files layouts."""
+        stmt = sql.file_records(self.filters())
+        with self.store.engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=1000)
+            for row in result.execute(stmt):
+                yield FileRecord(**row._mapping)
+
+    @property
+    def schema(self) -> pa.Schema:
+        if Layout(self.layout) is Layout.wide:
+            return wide_schema(self.attribute_names)
+        if Layout(self.layout) is Layout.long:
+            return LONG_SCHEMA
+        raise InvalidOptionError(f"layout {self.layout} is not a table layout")
+
+    def tables(
+        self, limit: int | None = None, progress: Progress | None = None
+    ) -> Iterator[pa.Table]:
+        """The chosen table layout in chunks, exactly as it will be written.
+
+        ``limit`` stops after that many rows (the preview); ``progress(done, total)`` is
+        called with files done after each chunk.
+        """
+        layout = Layout(self.layout)
+        if not layout.is_table:
+            raise InvalidOptionError(
+                f"layout {layout.value!r} is a file archive, not a table: use write_zip()"
+            )
+        filters = self.filters()
+        attribute_names = list(self._attribute_names)
+        file_ids = self.file_ids()
+        emitted = 0
+        with ArrowReader(self.store.engine) as reader:
+            for done, chunk in _chunks(file_ids):
+                stmt = sql.long_rows(filters.scope, chunk, self.store.dialect)
+                parts = [long_table(batch) for batch in reader.batches(stmt)]
+                if layout is Layout.wide:
+                    merged = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
+                    parts = [wide_table(merged, attribute_names)]
+                for table in parts:
+                    if self.format == "csv" and self.spreadsheet_safe:
+                        table = spreadsheet_safe(table)
+                    if limit is not None and emitted + table.num_rows >= limit:
+                        yield table.slice(0, limit - emitted)
+                        return
+                    emitted += table.num_rows
+                    if table.num_rows:
+                        yield table
+                if progress:
+                    progress(done, len(file_ids))
+
+    def preview(self, n: int = 20) -> pd.DataFrame:
+        """The first ``n`` rows of exactly what the download will contain."""
+        tables = list(self.tables(limit=n))
+        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
+        return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table as a pandas DataFrame, for interactive use (not for downloads)."""
+        tables = list(self.tables())
+        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
+        return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write_csv(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
+        """Write the table layout as CSV to a path or binary stream; returns rows written."""
+        self.format = "csv"
+        with _open_target(target) as out:
+            return write_csv(self.tables(progress=progress), out, self.schema)
+
+    def write_parquet(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
+        self.format = "parquet"
+        with _open_target(target) as out:
+            return write_parquet(self.tables(progress=progress), out, self.schema)
+
+    def write(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
+        """Write in the chosen format."""
+        if self.format == "parquet":
+            return self.write_parquet(target, progress)
+        return self.write_csv(target, progress)
+
+    def estimated_bytes(self, counts: Counts | None = None, sample_rows: int = 200) -> int:
+        """Output size estimated from the exact bytes of the first rows."""
+        counts = counts or self.counts()
+        sample = list(self.tables(limit=sample_rows))
+        rows = sum(table.num_rows for table in sample)
+        buffer = io.BytesIO()
+        write_csv(sample, buffer, self.schema)
+        header = len(bytes(buffer.getbuffer()).split(b"\n", 1)[0]) + 1
+        if rows == 0:
+            return header
+        return header + round((buffer.tell() - header) / rows * counts.rows)
+
+    def filename(self, now: datetime | None = None) -> str:
+        """The download's name: workflow, layout and UTC time, e.g. w_long_20261128T180701Z.csv."""
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        suffix = {"csv": "csv", "parquet": "parquet"}[self.format]
+        if not Layout(self.layout).is_table:
+            suffix = "zip"
+        from dashboard.archive import safe_part
+
+        return (
+            f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{now:%Y%m%dT%H%M%SZ}.{suffix}"
+        )
+
+
+def _enum(name: str, value: str):
+    kind = {"scope": Scope, "layout": Layout}[name]
+    try:
+        return kind(value)
+    except ValueError:
+        valid = ", ".join(member.value for member in kind)
+        raise UnknownChoiceError(f"unknown {name} {value!r}; valid: {valid}") from None
+
+
+def _chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
+    start, step = 0, 0
+    while start < len(file_ids):
+        size = CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)]
+        chunk = file_ids[start : start + size]
+        start, step = start + len(chunk), step + 1
+        yield start, chunk
+
+
+@contextmanager
+def _open_target(target: str | Path | BinaryIO) -> Iterator[BinaryIO]:
+    if isinstance(target, str | Path):
+        with open(target, "wb") as out:
+            yield out
+    else:
+        with nullcontext(target) as out:
+            yield out

@@ -1,0 +1,280 @@
+"""The export query's SQL: files in scope, assessments in scope (the Latest rule), long rows.
+
+Everything here is SQLAlchemy Core that runs the same on SQLite and PostgreSQL. Long rows are
+read one chunk of files at a time, so every sort stays small and memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from dashboard.query.options import LOCATION, OBJECT_CLASS, Scope
+from dashboard.store.models import (
+    Annotation,
+    Assessment,
+    Attribute,
+    AttributeValue,
+    Case,
+    DataFile,
+    DataSource,
+    ObjectClass,
+    Workflow,
+    WorkflowOrder,
+)
+
+# SQLite's Arrow reader infers a column's type from its first rows, so a nullable REAL that
+# starts with NULLs would be read as integers. Missing confidences travel as this sentinel
+# (confidences are constrained to [0, 1]) and are turned back into nulls in Arrow.
+NO_CONFIDENCE = -1.0
+
+a = Assessment.__table__
+f = DataFile.__table__
+c = Case.__table__
+o = WorkflowOrder.__table__
+s = DataSource.__table__
+w = Workflow.__table__
+n = Annotation.__table__
+k = ObjectClass.__table__
+v = AttributeValue.__table__
+t = Attribute.__table__
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Resolved, validated filters: database ids, never user text."""
+
+    workflow_id: int
+    scope: Scope
+    data_source_id: int | None = None
+    order_id: int | None = None
+
+
+def iso_timestamp(column: ColumnElement, dialect: str) -> ColumnElement:
+    """ISO 8601 UTC to the second, e.g. 2026-11-28T18:07:01Z."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
+    return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+
+
+def files_in_scope(filters: Filters) -> Select:
+    """Ids of the filtered files, in export order (external ID, count)."""
+    stmt = (
+        select(f.c.id)
+        .select_from(f.join(c, f.c.case_id == c.c.id))
+        .where(c.c.workflow_id == filters.workflow_id)
+        .order_by(c.c.external_id, f.c.count, f.c.id)
+    )
+    if filters.order_id is not None:
+        stmt = stmt.where(c.c.workflow_order_id == filters.order_id)
+    if filters.data_source_id is not None:
+        stmt = stmt.where(f.c.data_source_id == filters.data_source_id)
+    return stmt
+
+
+def file_records(filters: Filters) -> Select:
+    """File metadata for the Files layouts, in export order."""
+    return (
+        select(
+            f.c.id.label("file_id"),
+            c.c.external_id,
+            w.c.name.label("workflow"),
+            o.c.name.label("workflow_order"),
+            s.c.name.label("data_source"),
+            f.c.count,
+            f.c.file_name,
+            f.c.content_type,
+            f.c.width,
+            f.c.height,
+            f.c.byte_size,
+            f.c.sha256,
+            f.c.storage_key,
+        )
+        .select_from(
+            f.join(c, f.c.case_id == c.c.id)
+            .join(w, c.c.workflow_id == w.c.id)
+            .join(s, f.c.data_source_id == s.c.id)
+            .outerjoin(o, c.c.workflow_order_id == o.c.id)
+        )
+        .where(f.c.id.in_(files_in_scope(filters).with_only_columns(f.c.id).order_by(None)))
+        .order_by(c.c.external_id, f.c.count, f.c.id)
+    )
+
+
+def assessments_in_scope(scope: Scope, file_ids: Select | Sequence[int]):
+    """Assessments of the given files; with Latest only each file's latest one.
+
+    The Latest rule (SPEC section 2): the greatest assessed_at, ties broken by the greater id.
+    """
+    if scope is Scope.all:
+        return select(a).where(a.c.data_file_id.in_(file_ids)).subquery("scoped")
+    ranked = (
+        select(
+            a,
+            func.row_number()
+            .over(partition_by=a.c.data_file_id, order_by=(a.c.assessed_at.desc(), a.c.id.desc()))
+            .label("rank"),
+        )
+        .where(a.c.data_file_id.in_(file_ids))
+        .subquery("ranked")
+    )
+    return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1).subquery("scoped")
+
+
+def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
+    """All long rows of the given files in SPEC order, with sort keys dropped.
+
+    One row per location, per object class and per attribute value; ``attribute_rank`` orders
+    location (0), object_class (1), then the taxonomy (2 + position).
+    """
+    scoped = assessments_in_scope(scope, list(file_ids))
+    no_conf = literal(NO_CONFIDENCE)
+    location = select(
+        scoped.c.id.label("assessment_id"),
+        n.c.entity_id,
+        n.c.id.label("annotation_id"),
+        n.c.frame,
+        literal(LOCATION, String).label("attribute"),
+        n.c.geometry.label("value"),
+        func.coalesce(n.c.confidence, no_conf).label("confidence"),
+        literal(0, Integer).label("attribute_rank"),
+        literal(0, Integer).label("value_id"),
+    ).select_from(scoped.join(n, n.c.assessment_id == scoped.c.id))
+    object_class = select(
+        scoped.c.id,
+        n.c.entity_id,
+        n.c.id,
+        n.c.frame,
+        literal(OBJECT_CLASS, String),
+        k.c.name,
+        func.coalesce(n.c.class_confidence, no_conf),
+        literal(1, Integer),
+        literal(0, Integer),
+    ).select_from(
+        scoped.join(n, n.c.assessment_id == scoped.c.id).join(k, n.c.object_class_id == k.c.id)
+    )
+    annotation_of_value = n.alias("valued")
+    attribute = select(
+        scoped.c.id,
+        v.c.entity_id,
+        v.c.annotation_id,
+        annotation_of_value.c.frame,
+        t.c.name,
+        v.c.value,
+        func.coalesce(v.c.confidence, no_conf),
+        t.c.position + 2,
+        v.c.id,
+    ).select_from(
+        scoped.join(v, v.c.assessment_id == scoped.c.id)
+        .join(t, v.c.attribute_id == t.c.id)
+        .outerjoin(annotation_of_value, v.c.annotation_id == annotation_of_value.c.id)
+    )
+    rows = union_all(location, object_class, attribute).subquery("long_rows")
+    return (
+        select(
+            w.c.name.label("workflow"),
+            func.coalesce(o.c.name, "").label("workflow_order"),
+            s.c.name.label("data_source"),
+            f.c.id.label("file_id"),
+            c.c.external_id,
+            f.c.file_name,
+            a.c.id.label("assessment_id"),
+            a.c.stage,
+            a.c.stage_kind,
+            a.c.assessed_by,
+            iso_timestamp(a.c.assessed_at, dialect).label("assessed_at"),
+            rows.c.entity_id,
+            rows.c.annotation_id,
+            rows.c.frame,
+            rows.c.attribute,
+            rows.c.value,
+            rows.c.confidence,
+        )
+        .select_from(
+            rows.join(a, rows.c.assessment_id == a.c.id)
+            .join(f, a.c.data_file_id == f.c.id)
+            .join(c, f.c.case_id == c.c.id)
+            .join(w, c.c.workflow_id == w.c.id)
+            .join(s, f.c.data_source_id == s.c.id)
+            .outerjoin(o, c.c.workflow_order_id == o.c.id)
+        )
+        .order_by(
+            c.c.external_id,
+            f.c.count,
+            f.c.id,
+            a.c.assessed_at,
+            a.c.id,
+            rows.c.entity_id,
+            case((rows.c.annotation_id.is_(None), 1), else_=0),
+            rows.c.annotation_id,
+            rows.c.attribute_rank,
+            rows.c.value_id,
+        )
+    )
+
+
+def counts(filters: Filters) -> Select:
+    """Files, assessments, annotations and attribute values in scope, in one statement."""
+    files = files_in_scope(filters).with_only_columns(f.c.id).order_by(None)
+    scoped = assessments_in_scope(filters.scope, files)
+    ann = (
+        select(func.count())
+        .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
+        .scalar_subquery()
+    )
+    values = (
+        select(func.count())
+        .select_from(v.join(scoped, v.c.assessment_id == scoped.c.id))
+        .scalar_subquery()
+    )
+    entities = (
+        select(func.count())
+        .select_from(
+            union_all(
+                select(n.c.entity_id).join(scoped, n.c.assessment_id == scoped.c.id),
+                select(v.c.entity_id).join(scoped, v.c.assessment_id == scoped.c.id),
+            )
+            .subquery("entity_ids")
+            .select()
+            .distinct()
+            .subquery("distinct_entities")
+        )
+        .scalar_subquery()
+    )
+    # (assessment, entity) pairs with values but no annotation: one extra wide row each.
+    bare_entities = (
+        select(func.count())
+        .select_from(
+            select(v.c.assessment_id, v.c.entity_id)
+            .join(scoped, v.c.assessment_id == scoped.c.id)
+            .where(
+                ~select(n.c.id)
+                .where(and_(n.c.assessment_id == v.c.assessment_id, n.c.entity_id == v.c.entity_id))
+                .exists()
+            )
+            .distinct()
+            .subquery("bare")
+        )
+        .scalar_subquery()
+    )
+    return select(
+        select(func.count()).select_from(files.subquery("files")).scalar_subquery().label("files"),
+        select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
+        entities.label("entities"),
+        ann.label("annotations"),
+        values.label("attribute_values"),
+        bare_entities.label("bare_entities"),
+    )
