@@ -27,13 +27,13 @@ def write_csv(tables: Iterable[pa.Table], out: BinaryIO, schema: pa.Schema) -> i
 def parquet_schema(schema: pa.Schema) -> pa.Schema:
     """Typed Parquet columns: assessed_at becomes a UTC timestamp."""
     index = schema.get_field_index("assessed_at")
-    return schema.set(index, pa.field("assessed_at", pa.timestamp("s", tz="UTC")))
+    return schema.set(index, pa.field("assessed_at", pa.timestamp("ms", tz="UTC")))
 
 
 def parquet_table(table: pa.Table) -> pa.Table:
     index = table.schema.get_field_index("assessed_at")
     stamps = pc.strptime(table.column(index), format=ISO_FORMAT, unit="s")
-    stamps = stamps.cast(pa.timestamp("s", tz="UTC"))
+    stamps = stamps.cast(pa.timestamp("ms", tz="UTC"))
     return table.set_column(index, "assessed_at", stamps)
 
 

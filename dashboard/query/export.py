@@ -200,7 +200,8 @@ class ExportQuery(param.Parameterized):
         attribute_names = list(self._attribute_names)
         file_ids = self.file_ids()
         emitted = 0
-        with ArrowReader(self.store.engine) as reader:
+        # A preview reads a few files in-process; a download streams through the bulk reader.
+        with ArrowReader(self.store.engine, bulk=limit is None) as reader:
             for done, chunk in _chunks(file_ids):
                 stmt = sql.long_rows(filters.scope, chunk, self.store.dialect)
                 parts = [long_table(batch) for batch in reader.batches(stmt)]

@@ -1,12 +1,22 @@
-"""Reading query results as Arrow record batches, Arrow-natively where the driver allows.
+"""Reading query results as Arrow record batches.
 
-SQLite and PostgreSQL go through ADBC drivers (rows never become Python objects); any other
-SQLAlchemy backend falls back to fetchmany. One ``ArrowReader`` holds one connection for the
-life of an export, so a chunked export does not reconnect per chunk.
+- PostgreSQL: the ADBC driver in-process (rows never become Python objects).
+- SQLite, bulk reads (downloads): the ADBC driver in a child process (see ``sqlite_reader``
+  for why it must not run in this process), streaming Arrow IPC over a pipe.
+- SQLite small reads (previews) and any other backend: SQLAlchemy fetchmany.
+
+One ``ArrowReader`` serves a whole export, so a chunked export connects once. SQLite reader
+processes are kept between exports (one per database file and concurrent export), because
+starting one costs about half a second.
 """
 
 from __future__ import annotations
 
+import atexit
+import struct
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -14,6 +24,71 @@ from sqlalchemy import Engine, Select, text
 from sqlalchemy.engine import make_url
 
 BATCH_ROWS = 65_536
+MAX_IDLE_READERS = 2
+
+
+class ReaderError(RuntimeError):
+    """The database failed while streaming rows (never a user's bad input)."""
+
+
+class _SqliteChildren:
+    """Idle reader processes per database file; a process is reused only after a clean read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[subprocess.Popen]] = {}
+        atexit.register(self.close_all)
+
+    def acquire(self, database: str) -> subprocess.Popen:
+        with self._lock:
+            idle = self._idle.pop(database, [])
+            while idle:
+                child = idle.pop()
+                if child.poll() is None:
+                    if idle:
+                        self._idle[database] = idle
+                    return child
+        return subprocess.Popen(
+            [sys.executable, "-m", "dashboard.query.sqlite_reader", database],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def release(self, database: str, child: subprocess.Popen, clean: bool) -> None:
+        evicted = [child]
+        if clean and child.poll() is None:
+            with self._lock:
+                idle = self._idle.pop(database, [])
+                self._idle[database] = [*idle, child]  # most recently used database last
+                evicted = []
+                while sum(map(len, self._idle.values())) > MAX_IDLE_READERS:
+                    oldest = next(iter(self._idle))
+                    evicted.append(self._idle[oldest].pop(0))
+                    if not self._idle[oldest]:
+                        del self._idle[oldest]
+        for stale in evicted:
+            _stop(stale)
+
+    def close_all(self) -> None:
+        with self._lock:
+            children = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for child in children:
+            _stop(child)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    try:
+        child.stdin.close()
+        child.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+        child.wait()
+    child.stdout.close()
+
+
+_children = _SqliteChildren()
 
 
 def compile_sql(stmt: Select, engine: Engine) -> str:
@@ -22,48 +97,73 @@ def compile_sql(stmt: Select, engine: Engine) -> str:
 
 
 class ArrowReader:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, bulk: bool = True) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._connection = None
-
-    def _adbc(self):
-        if self._connection is None:
-            url = make_url(self.engine.url)
-            if self.dialect == "sqlite":
-                import adbc_driver_sqlite.dbapi as driver
-
-                self._connection = driver.connect(url.database)
-            else:
-                import adbc_driver_postgresql.dbapi as driver
-
-                uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-                self._connection = driver.connect(uri)
-        return self._connection
+        self.bulk = bulk
+        self._adbc = None
+        self._child: subprocess.Popen | None = None
+        self._child_clean = True
 
     def batches(self, stmt: Select) -> Iterator[pa.RecordBatch]:
         sql = compile_sql(stmt, self.engine)
-        if self.dialect in ("sqlite", "postgresql"):
-            cursor = self._adbc().cursor()
-            try:
-                cursor.execute(sql)
-                reader = cursor.fetch_record_batch()
-                for batch in reader:
-                    if batch.num_rows:
-                        yield batch
-            finally:
-                cursor.close()
+        if self.dialect == "postgresql":
+            source = self._postgres(sql)
+        elif self.dialect == "sqlite" and self.bulk:
+            source = self._sqlite_child(sql)
+        else:
+            source = self._fetchmany(sql)
+        for batch in source:
+            if batch.num_rows:
+                yield batch
+
+    def _postgres(self, sql: str) -> Iterator[pa.RecordBatch]:
+        if self._adbc is None:
+            import adbc_driver_postgresql.dbapi as driver
+
+            url = make_url(self.engine.url).set(drivername="postgresql")
+            self._adbc = driver.connect(url.render_as_string(hide_password=False), autocommit=True)
+        cursor = self._adbc.cursor()
+        try:
+            cursor.execute(sql)
+            yield from cursor.fetch_record_batch()
+        finally:
+            cursor.close()
+
+    def _sqlite_child(self, sql: str) -> Iterator[pa.RecordBatch]:
+        if self._child is None:
+            self._child = _children.acquire(self.engine.url.database)
+        child = self._child
+        self._child_clean = False  # until this answer has been read to its end
+        payload = sql.encode("utf-8")
+        child.stdin.write(struct.pack(">I", len(payload)) + payload)
+        child.stdin.flush()
+        status = child.stdout.read(1)
+        if status == b"K":
+            yield from pa.ipc.open_stream(child.stdout)
+            self._child_clean = True
             return
+        if status == b"E":
+            size = struct.unpack(">I", child.stdout.read(4))[0]
+            self._child_clean = True
+            raise ReaderError(child.stdout.read(size).decode("utf-8", "replace"))
+        raise ReaderError(f"the SQLite reader process ended (exit code {child.poll()})")
+
+    def _fetchmany(self, sql: str) -> Iterator[pa.RecordBatch]:
         with self.engine.connect() as connection:
             result = connection.execution_options(stream_results=True).execute(text(sql))
             names = list(result.keys())
             while rows := result.fetchmany(BATCH_ROWS):
-                yield pa.RecordBatch.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
+                columns = list(zip(*rows, strict=True))
+                yield pa.RecordBatch.from_arrays([pa.array(c) for c in columns], names=names)
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        if self._adbc is not None:
+            self._adbc.close()
+            self._adbc = None
+        if self._child is not None:
+            _children.release(self.engine.url.database, self._child, self._child_clean)
+            self._child = None
 
     def __enter__(self) -> ArrowReader:
         return self

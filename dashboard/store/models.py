@@ -142,13 +142,17 @@ class Case(Base):
 
 
 class DataFile(Base):
-    """An image; ``count`` is its number 1..n within its case."""
+    """An image; ``count`` is its number 1..n within its case.
+
+    A file known only from an imported table (no bytes yet) has an empty ``storage_key`` and
+    zero width, height and byte size; archives list it as unreadable.
+    """
 
     __tablename__ = "data_file"
     __table_args__ = (
         UniqueConstraint("case_id", "count"),
         CheckConstraint("count >= 1", name="count_positive"),
-        CheckConstraint("width > 0 AND height > 0", name="size_positive"),
+        CheckConstraint("width >= 0 AND height >= 0", name="size_not_negative"),
         Index("ix_data_file_source", "data_source_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

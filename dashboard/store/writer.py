@@ -53,6 +53,13 @@ def create_workflow(
     """A workflow with its taxonomy; classes get stable colours from their position."""
     if not name.strip():
         raise InvalidValueError("a workflow needs a name")
+    if session.scalar(select(Workflow.id).where(Workflow.name == name)) is not None:
+        raise InvalidValueError(f"a workflow named {name!r} already exists")
+    class_names = [spec[0] if isinstance(spec, tuple) else spec for spec in object_classes]
+    for label, names in (("object class", class_names), ("attribute", [a[0] for a in attributes])):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InvalidValueError(f"repeated {label} names: {', '.join(repeated)}")
     workflow = Workflow(name=name, description=description)
     for position, spec in enumerate(object_classes):
         class_name, colour = spec if isinstance(spec, tuple) else (spec, PALETTE[position % 10])
@@ -63,6 +70,11 @@ def create_workflow(
         attr_name, value_type, *rest = spec
         if attr_name in RESERVED_ATTRIBUTE_NAMES:
             raise InvalidValueError(f"attribute name {attr_name!r} is reserved")
+        if value_type not in set(ValueType):
+            raise InvalidValueError(
+                f"attribute {attr_name!r} has unknown type {value_type!r}; "
+                f"types: {', '.join(ValueType)}"
+            )
         kind = ValueType(value_type)
         options = list(rest[0]) if rest else None
         if kind is ValueType.enum and not options:
@@ -106,6 +118,10 @@ def case(
     external_id = str(external_id)
     if not external_id.strip():
         raise InvalidValueError("a case needs a non-empty external ID")
+    if order is not None and order.workflow_id != workflow.id:
+        raise UnknownChoiceError(
+            f"order {order.name!r} belongs to another workflow than {workflow.name!r}"
+        )
     found = session.scalar(
         select(Case).where(
             Case.workflow_id == workflow.id,
@@ -139,10 +155,12 @@ def add_file(
     except (UnidentifiedImageError, OSError) as exc:
         raise MissingImageError(f"{file_name!r} is not a readable image: {exc}") from exc
     content_type = content_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
-    suffix = PurePosixPath(file_name).suffix.lower()
-    key, digest = storage.put_image(data, suffix)
     if count is None:
         count = len(case_.files) + 1
+    elif count < 1:
+        raise InvalidValueError(f"a file's count starts at 1, got {count} for {file_name!r}")
+    suffix = PurePosixPath(file_name).suffix.lower()
+    key, digest = storage.put_image(data, suffix)
     data_file = DataFile(
         case=case_,
         count=count,
@@ -152,6 +170,72 @@ def add_file(
         width=width,
         height=height,
         byte_size=len(data),
+        sha256=digest,
+        storage_key=key,
+    )
+    session.add(data_file)
+    session.flush()
+    return data_file
+
+
+def image_facts(file_name: str, data: bytes) -> tuple[int, int, str]:
+    """Width, height and content type of an image's bytes; raises MissingImageError."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            content_type = Image.MIME.get(image.format or "", None)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise MissingImageError(f"{file_name!r} is not a readable image: {exc}") from exc
+    content_type = content_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    return width, height, content_type
+
+
+def add_file_record(
+    session: Session,
+    case_: Case,
+    source: DataSource,
+    file_name: str,
+    *,
+    count: int | None = None,
+    file_id: int | None = None,
+    storage: FileStorage | None = None,
+    data: bytes | None = None,
+) -> DataFile:
+    """A file as an imported table names it, with its database id when ``file_id`` is given.
+
+    With ``data`` (and ``storage``) the bytes are stored as ``add_file`` stores them; without,
+    the file is recorded without bytes: empty storage key and sha256, zero width, height and
+    byte size, content type guessed from the name (see ``DataFile``). ``count`` defaults to
+    the next number of the case.
+    """
+    if data is not None:
+        if storage is None:
+            raise ValueError("storing a file's bytes needs the file storage")
+        width, height, content_type = image_facts(file_name, data)
+        key, digest = storage.put_image(data, PurePosixPath(file_name).suffix.lower())
+        size = len(data)
+    else:
+        width = height = size = 0
+        key = digest = ""
+        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    if count is None:
+        last = session.scalar(
+            select(DataFile.count)
+            .where(DataFile.case_id == case_.id)
+            .order_by(DataFile.count.desc())
+            .limit(1)
+        )
+        count = (last or 0) + 1
+    data_file = DataFile(
+        id=file_id,
+        case_id=case_.id,
+        count=count,
+        data_source_id=source.id,
+        file_name=file_name,
+        content_type=content_type,
+        width=width,
+        height=height,
+        byte_size=size,
         sha256=digest,
         storage_key=key,
     )
@@ -186,10 +270,18 @@ def add_assessment(
 
 def entity(session: Session, workflow: Workflow, entity_id: str | None = None) -> str:
     """The entity's id, created if new; a new UUID when none is given."""
-    entity_id = str(uuid.UUID(entity_id)) if entity_id else str(uuid.uuid4())
-    if session.get(Entity, entity_id) is None:
+    try:
+        entity_id = str(uuid.UUID(entity_id)) if entity_id else str(uuid.uuid4())
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"entity id {entity_id!r} is not a UUID") from None
+    found = session.get(Entity, entity_id)
+    if found is None:
         session.add(Entity(id=entity_id, workflow_id=workflow.id))
         session.flush()
+    elif found.workflow_id != workflow.id:
+        raise InvalidValueError(
+            f"entity {entity_id} belongs to another workflow than {workflow.name!r}"
+        )
     return entity_id
 
 
@@ -235,10 +327,13 @@ def add_annotation(
     for label, value in (("confidence", confidence), ("class confidence", class_confidence)):
         if value is not None and not 0 <= value <= 1:
             raise InvalidValueError(f"{label} must be between 0 and 1, got {value}")
+    if frame < 0:
+        raise InvalidValueError(f"a frame number starts at 0, got {frame}")
+    class_id = taxonomy.object_class(object_class).id  # checked before anything is added
     annotation = Annotation(
         assessment=assessment,
         entity_id=entity(session, taxonomy.workflow, entity_id),
-        object_class_id=taxonomy.object_class(object_class).id,
+        object_class_id=class_id,
         geometry=shape.wkt,
         confidence=confidence,
         class_confidence=class_confidence,
@@ -263,12 +358,13 @@ def add_value(
     definition = taxonomy.attribute(attribute)
     if confidence is not None and not 0 <= confidence <= 1:
         raise InvalidValueError(f"confidence must be between 0 and 1, got {confidence}")
+    text = canonical_value(definition, value)  # checked before anything is added
     attribute_value = AttributeValue(
         assessment=assessment,
         entity_id=entity(session, taxonomy.workflow, entity_id),
         annotation_id=annotation.id if annotation else None,
         attribute_id=definition.id,
-        value=canonical_value(definition, value),
+        value=text,
         confidence=confidence,
     )
     session.add(attribute_value)

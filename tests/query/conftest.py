@@ -21,6 +21,7 @@ E2 = "00000000-0000-4000-8000-000000000002"
 E3 = "00000000-0000-4000-8000-000000000003"
 E4 = "00000000-0000-4000-8000-000000000004"
 E5 = "00000000-0000-4000-8000-000000000005"
+E6 = "00000000-0000-4000-8000-000000000006"
 
 
 def image_bytes(width: int, height: int, fmt: str = "JPEG") -> bytes:
@@ -85,12 +86,15 @@ def build_hand_workflow(store) -> dict[str, int]:
         m2 = writer.add_assessment(
             s, f2, "detector", "machine", "det@1.0", datetime(2026, 11, 1, 8, 0, 0)
         )
-        writer.add_annotation(s, tax, m2, E5, "vessel", "LINESTRING (0 0, 10 10)", 0.55, 0.5)
+        line = writer.add_annotation(s, tax, m2, E5, "vessel", "LINESTRING (0 0, 10 10)", 0.55, 0.5)
         m3 = writer.add_assessment(
             s, f3, "detector", "machine", "det@1.0", datetime(2026, 11, 3, 7, 0, 0)
         )
+        box = writer.add_annotation(
+            s, tax, m3, E6, "vessel", "POLYGON ((0 0, 5 0, 5 5, 0 0))", 0.66
+        )
         ids.update(f1=f1.id, f2=f2.id, f3=f3.id, m1=m1.id, h1=h1.id, m2=m2.id, m3=m3.id)
-        ids.update(a=a.id, b=b.id, a2=a2.id, c=c.id)
+        ids.update(a=a.id, b=b.id, a2=a2.id, c=c.id, m2_ann=line.id, m3_ann=box.id)
     return ids
 
 

@@ -148,7 +148,9 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("storage_key", sa.String(length=500), nullable=False),
         sa.CheckConstraint("count >= 1", name=op.f("ck_data_file_count_positive")),
-        sa.CheckConstraint("width > 0 AND height > 0", name=op.f("ck_data_file_size_positive")),
+        sa.CheckConstraint(
+            "width >= 0 AND height >= 0", name=op.f("ck_data_file_size_not_negative")
+        ),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["assessment_case.id"],

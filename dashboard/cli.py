@@ -1,0 +1,157 @@
+"""The command line: the same exports as the dashboard, scriptable, with a progress bar.
+
+    assess-export list
+    assess-export export WORKFLOW --scope latest --layout long --output out.csv
+    assess-export demo [--if-empty]
+    assess-export import-coco WORKFLOW coco.json IMAGES_DIR --stage detector --stage-kind machine
+
+Bad input exits with code 2 and one line on stderr; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dashboard import __version__
+from dashboard.errors import AssessError
+from dashboard.query.options import Layout, Scope
+from dashboard.store.db import Store, open_store
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assess-export", description="Export assessment workflow results."
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="list workflows with their orders and data sources")
+
+    export = commands.add_parser("export", help="export one workflow")
+    export.add_argument("workflow")
+    export.add_argument("--scope", choices=[s.value for s in Scope], default=Scope.latest.value)
+    export.add_argument("--layout", choices=[x.value for x in Layout], default=Layout.long.value)
+    export.add_argument("--data-source", default=None, help="blank = all data sources")
+    export.add_argument("--order", default=None, help="blank = all workflow orders")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument(
+        "--no-spreadsheet-safety",
+        action="store_true",
+        help="do not prefix ' to cells a spreadsheet would run as formulas",
+    )
+    export.add_argument(
+        "--output", "-o", default=None, help="file to write, or - for stdout (default: a name)"
+    )
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    demo = commands.add_parser("demo", help="create the demo workflow")
+    demo.add_argument("--if-empty", action="store_true", help="only when the store is empty")
+    demo.add_argument("--seed", type=int, default=7)
+
+    coco = commands.add_parser("import-coco", help="import a COCO JSON file as one stage")
+    coco.add_argument("workflow")
+    coco.add_argument("coco_json", type=Path)
+    coco.add_argument("images_dir", type=Path)
+    coco.add_argument("--stage", required=True)
+    coco.add_argument("--stage-kind", choices=["machine", "human"], required=True)
+    coco.add_argument("--assessed-by", required=True)
+    coco.add_argument("--data-source", default="coco-import")
+    coco.add_argument("--order", default=None)
+    return parser
+
+
+def _list(store: Store) -> None:
+    from dashboard.query.export import ExportQuery
+
+    for name in store.workflow_names():
+        choices = ExportQuery(store, workflow=name).choices()
+        print(name)
+        print(f"  orders: {', '.join(choices.orders) or '(none)'}")
+        print(f"  data sources: {', '.join(choices.data_sources) or '(none)'}")
+
+
+def _export(store: Store, args: argparse.Namespace) -> None:
+    from dashboard.query.export import ExportQuery
+
+    query = ExportQuery(
+        store,
+        workflow=args.workflow,
+        scope=args.scope,
+        layout=args.layout,
+        data_source=args.data_source or None,
+        order=args.order or None,
+        format=args.format,
+        spreadsheet_safe=not args.no_spreadsheet_safety,
+    )
+    output = args.output or query.filename()
+    bar = tqdm(total=query.counts().files, unit="file", disable=args.quiet or None, file=sys.stderr)
+
+    def progress(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        if output == "-":
+            query.write(sys.stdout.buffer, progress)
+            sys.stdout.buffer.flush()
+            return
+        # Write next to the target and rename at the end: a failed export leaves nothing.
+        target = Path(output)
+        fd, partial = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                query.write(out, progress)
+            os.replace(partial, target)
+        except BaseException:
+            os.unlink(partial)
+            raise
+    finally:
+        bar.close()
+    print(output, file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        store = open_store()
+        if args.command == "list":
+            _list(store)
+        elif args.command == "export":
+            _export(store, args)
+        elif args.command == "demo":
+            from dashboard.store.demo import create_demo, ensure_demo
+
+            if args.if_empty:
+                created = ensure_demo(store, seed=args.seed)
+                print("demo created" if created else "store not empty: demo not created")
+            else:
+                print(f"demo workflow {create_demo(store, seed=args.seed)!r} created")
+        elif args.command == "import-coco":
+            from dashboard.store.coco import import_coco
+
+            summary = import_coco(
+                store,
+                args.workflow,
+                args.coco_json,
+                args.images_dir,
+                stage=args.stage,
+                stage_kind=args.stage_kind,
+                assessed_by=args.assessed_by,
+                data_source=args.data_source,
+                order=args.order,
+            )
+            print(summary)
+    except AssessError as exc:
+        print(f"assess-export: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Panel dashboard: thin views over the query layer."""

@@ -1,0 +1,167 @@
+"""Exact long and wide CSV text of the hand-built workflow, for each scope and filter.
+
+Runs on SQLite and PostgreSQL (the ``store`` fixture): both must give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from dashboard.query.export import ExportQuery
+from tests.query.conftest import E1, E2, E3, E4, E5, E6
+
+LONG_HEADER = (
+    '"workflow","workflow_order","data_source","file_id","external_id","file_name",'
+    '"assessment_id","stage","stage_kind","assessed_by","assessed_at","entity_id",'
+    '"annotation_id","frame","attribute","value","confidence"'
+)
+WIDE_HEADER = (
+    '"workflow","workflow_order","data_source","file_id","external_id","file_name",'
+    '"assessment_id","stage","stage_kind","assessed_by","assessed_at","entity_id",'
+    '"annotation_id","frame","object_class","location","confidence",'
+    '"severity","note","occluded","length_m","vessel_name"'
+)
+
+
+def prefixes(ids: dict[str, int]) -> dict[str, str]:
+    file1 = f'"harbour","8492192","cam-1",{ids["f1"]},"3112442","Kai Süd.jpg"'
+    return {
+        "m1": f'{file1},{ids["m1"]},"detector","machine","det@1.0","2026-11-01T08:00:00Z"',
+        "h1": f'{file1},{ids["h1"]},"review","human","anna.schmidt","2026-11-02T09:30:00Z"',
+        "m2": f'"harbour","8492192","cam-1",{ids["f2"]},"3112442","second.PNG",{ids["m2"]},'
+        '"detector","machine","det@1.0","2026-11-01T08:00:00Z"',
+        "m3": f'"harbour",,"drone",{ids["f3"]},"A-7","loose.jpg",{ids["m3"]},'
+        '"detector","machine","det@1.0","2026-11-03T07:00:00Z"',
+    }
+
+
+def long_rows(ids: dict[str, int], safe: bool = True) -> dict[str, list[str]]:
+    """Long rows per assessment, in SPEC order."""
+    p = prefixes(ids)
+    a, b, a2, c = ids["a"], ids["b"], ids["a2"], ids["c"]
+    q = "'" if safe else ""
+    return {
+        "m1": [
+            f'{p["m1"]},"{E1}",{a},0,"location","POLYGON ((1 1, 20 1, 20 10, 1 10, 1 1))",0.91',
+            f'{p["m1"]},"{E1}",{a},0,"object_class","vessel",0.8',
+            f'{p["m1"]},"{E1}",{a},0,"severity","high",0.7',
+            f'{p["m1"]},"{E1}",{a},0,"note","{q}=cmd|\' /C calc\'!A0",0.5',
+            f'{p["m1"]},"{E2}",{b},0,"location","POINT (30 30)",0.42',
+            f'{p["m1"]},"{E2}",{b},0,"object_class","buoy",0.4',
+            f'{p["m1"]},"{E2}",{b},0,"occluded","true",0.6',
+        ],
+        "h1": [
+            f'{p["h1"]},"{E1}",{a2},0,"location","POLYGON ((2 1, 21 1, 21 10, 2 10, 2 1))",1',
+            f'{p["h1"]},"{E1}",{a2},0,"object_class","vessel",1',
+            f'{p["h1"]},"{E1}",{a2},0,"severity","low",1',
+            f'{p["h1"]},"{E1}",{a2},0,"note","Rost – Ölspur",',
+            f'{p["h1"]},"{E1}",{a2},0,"note","second note",',
+            f'{p["h1"]},"{E1}",,,"vessel_name","Möwe",0.9',
+            f'{p["h1"]},"{E3}",{c},0,"location","POLYGON ((40 5, 50 5, 45 15, 40 5))",',
+            f'{p["h1"]},"{E3}",{c},0,"object_class","buoy",',
+            f'{p["h1"]},"{E3}",{c},0,"length_m","2.5",',
+            f'{p["h1"]},"{E4}",,,"vessel_name","{q}-ghost",',
+        ],
+        "m2": [
+            f'{p["m2"]},"{E5}",{ids["m2_ann"]},0,"location","LINESTRING (0 0, 10 10)",0.55',
+            f'{p["m2"]},"{E5}",{ids["m2_ann"]},0,"object_class","vessel",0.5',
+        ],
+        "m3": [
+            f'{p["m3"]},"{E6}",{ids["m3_ann"]},0,"location","POLYGON ((0 0, 5 0, 5 5, 0 0))",0.66',
+            f'{p["m3"]},"{E6}",{ids["m3_ann"]},0,"object_class","vessel",',
+        ],
+    }
+
+
+def wide_rows(ids: dict[str, int]) -> dict[str, list[str]]:
+    p = prefixes(ids)
+    a, b, a2, c = ids["a"], ids["b"], ids["a2"], ids["c"]
+    return {
+        "m1": [
+            f'{p["m1"]},"{E1}",{a},0,"vessel","POLYGON ((1 1, 20 1, 20 10, 1 10, 1 1))",0.91,'
+            '"high","\'=cmd|\' /C calc\'!A0",,,',
+            f'{p["m1"]},"{E2}",{b},0,"buoy","POINT (30 30)",0.42,,,"true",,',
+        ],
+        "h1": [
+            f'{p["h1"]},"{E1}",{a2},0,"vessel","POLYGON ((2 1, 21 1, 21 10, 2 10, 2 1))",1,'
+            '"low","Rost – Ölspur | second note",,,"Möwe"',
+            f'{p["h1"]},"{E3}",{c},0,"buoy","POLYGON ((40 5, 50 5, 45 15, 40 5))",,,,,"2.5",',
+            f'{p["h1"]},"{E4}",,,,,,,,,,"\'-ghost"',
+        ],
+        "m2": [
+            f'{p["m2"]},"{E5}",{ids["m2_ann"]},0,"vessel","LINESTRING (0 0, 10 10)",0.55,,,,,',
+        ],
+        "m3": [
+            f'{p["m3"]},"{E6}",{ids["m3_ann"]},0,"vessel","POLYGON ((0 0, 5 0, 5 5, 0 0))",0.66,'
+            ",,,,",
+        ],
+    }
+
+
+def csv_text(store, **options) -> str:
+    buffer = io.BytesIO()
+    ExportQuery(store, workflow="harbour", **options).write_csv(buffer)
+    return buffer.getvalue().decode("utf-8")
+
+
+def expected(header: str, rows: dict[str, list[str]], assessments: list[str]) -> str:
+    return "\n".join([header, *(row for key in assessments for row in rows[key])]) + "\n"
+
+
+CASES = [
+    # (options, layout rows, assessments in the export)
+    ({"scope": "all", "layout": "long"}, "long", ["m1", "h1", "m2", "m3"]),
+    ({"scope": "latest", "layout": "long"}, "long", ["h1", "m2", "m3"]),
+    ({"scope": "all", "layout": "wide"}, "wide", ["m1", "h1", "m2", "m3"]),
+    ({"scope": "latest", "layout": "wide"}, "wide", ["h1", "m2", "m3"]),
+    ({"scope": "all", "layout": "long", "order": "8492192"}, "long", ["m1", "h1", "m2"]),
+    ({"scope": "latest", "layout": "wide", "order": "8492192"}, "wide", ["h1", "m2"]),
+    ({"scope": "all", "layout": "long", "data_source": "drone"}, "long", ["m3"]),
+    ({"scope": "latest", "layout": "wide", "data_source": "cam-1"}, "wide", ["h1", "m2"]),
+    ({"scope": "all", "layout": "long", "data_source": "drone", "order": "8492192"}, "long", []),
+]
+
+
+@pytest.mark.parametrize(("options", "layout", "assessments"), CASES)
+def test_exact_csv(hand_store, options, layout, assessments):
+    ids = hand_store.ids
+    rows = long_rows(ids) if layout == "long" else wide_rows(ids)
+    header = LONG_HEADER if layout == "long" else WIDE_HEADER
+    assert csv_text(hand_store, **options) == expected(header, rows, assessments)
+
+
+def test_spreadsheet_safety_can_be_turned_off(hand_store):
+    text = csv_text(hand_store, scope="all", layout="long", spreadsheet_safe=False)
+    rows = long_rows(hand_store.ids, safe=False)
+    assert text == expected(LONG_HEADER, rows, ["m1", "h1", "m2", "m3"])
+    assert '"=cmd|' in text and '"-ghost"' in text
+
+
+def test_counts_match_rows_written(hand_store):
+    for scope in ("all", "latest"):
+        for layout in ("long", "wide"):
+            query = ExportQuery(hand_store, workflow="harbour", scope=scope, layout=layout)
+            buffer = io.BytesIO()
+            written = query.write_csv(buffer)
+            lines = buffer.getvalue().decode().count("\n") - 1
+            assert query.counts().rows == written == lines
+
+
+def test_counts_of_each_kind(hand_store):
+    counts = ExportQuery(hand_store, workflow="harbour", scope="all").counts()
+    assert (counts.files, counts.assessments, counts.entities) == (3, 4, 6)
+    assert (counts.annotations, counts.attribute_values, counts.rows) == (6, 9, 21)
+    latest = ExportQuery(hand_store, workflow="harbour", scope="latest", layout="wide").counts()
+    assert (latest.assessments, latest.entities, latest.annotations, latest.rows) == (3, 5, 4, 5)
+
+
+def test_preview_is_the_start_of_the_download(hand_store):
+    for layout in ("long", "wide"):
+        query = ExportQuery(hand_store, workflow="harbour", scope="all", layout=layout)
+        full = query.frame()
+        preview = query.preview(5)
+        assert len(preview) == 5
+        assert preview.astype(str).equals(full.head(5).astype(str))
+        assert list(preview.columns) == list(full.columns)

@@ -1,0 +1,146 @@
+"""Property: for any workflow, the wide export holds exactly what the long export holds
+(apart from non-location confidences), and both agree with the counts."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard.query.export import ExportQuery
+from dashboard.store import writer
+from tests.query.conftest import image_bytes
+
+ATTRIBUTES = [("kind", "enum", ["a", "b", "=c"]), ("flag", "boolean"), ("size", "integer"),
+              ("length", "decimal"), ("note", "string")]  # fmt: skip
+TEXT = st.text(alphabet=st.sampled_from("abcé =-+@'x1 "), min_size=1, max_size=6)
+VALUE = {
+    "kind": st.sampled_from(["a", "b", "=c"]),
+    "flag": st.booleans(),
+    "size": st.integers(-50, 50),
+    "length": st.decimals(-100, 100, places=2, allow_nan=False, allow_infinity=False),
+    "note": TEXT,
+}
+CONFIDENCE = st.one_of(st.none(), st.floats(0, 1, allow_nan=False).map(lambda x: round(x, 3)))
+
+
+@st.composite
+def value_specs(draw):
+    name = draw(st.sampled_from([a[0] for a in ATTRIBUTES]))
+    return name, draw(VALUE[name]), draw(CONFIDENCE)
+
+
+@st.composite
+def assessments(draw):
+    entities = draw(st.lists(st.integers(0, 3), max_size=3, unique=True))
+    return {
+        "day": draw(st.integers(0, 2)),  # equal days make ties broken by id
+        "entities": [
+            {
+                "entity": entity,
+                "annotations": draw(
+                    st.lists(
+                        st.tuples(
+                            st.sampled_from(["car", "bus"]),
+                            CONFIDENCE,
+                            st.lists(value_specs(), max_size=3),
+                        ),
+                        max_size=2,
+                    )
+                ),
+                "entity_values": draw(st.lists(value_specs(), max_size=2)),
+            }
+            for entity in entities
+        ],
+    }
+
+
+WORKFLOWS = st.lists(st.lists(assessments(), max_size=3), min_size=1, max_size=3)
+counter = itertools.count()
+
+
+def build(store, files) -> str:
+    name = f"wf{next(counter)}"
+    with store.session() as s:
+        wf = writer.create_workflow(s, name, ["car", "bus"], ATTRIBUTES)
+        tax = writer.Taxonomy(wf)
+        source = writer.data_source(s, "src")
+        for index, file_assessments in enumerate(files):
+            case = writer.case(s, wf, str(index))
+            data_file = writer.add_file(
+                s, store.files, case, source, f"{index}.png", image_bytes(20, 20, "PNG")
+            )
+            entity_ids = {}
+            for spec in file_assessments:
+                when = datetime(2026, 1, 1) + timedelta(days=spec["day"])
+                assessment = writer.add_assessment(s, data_file, "s", "human", "u", when)
+                for block in spec["entities"]:
+                    entity = entity_ids.setdefault(block["entity"], writer.entity(s, wf))
+                    for cls, confidence, values in block["annotations"]:
+                        annotation = writer.add_annotation(
+                            s, tax, assessment, entity, cls, "POINT (1 2)", confidence, 0.5
+                        )
+                        for attr, value, conf in values:
+                            writer.add_value(
+                                s, tax, assessment, entity, attr, value, conf, annotation
+                            )
+                    for attr, value, conf in block["entity_values"]:
+                        writer.add_value(s, tax, assessment, entity, attr, value, conf)
+    return name
+
+
+def check_agreement(store, workflow: str, scope: str) -> None:
+    long = ExportQuery(store, workflow=workflow, scope=scope, layout="long", spreadsheet_safe=False)
+    wide = ExportQuery(store, workflow=workflow, scope=scope, layout="wide", spreadsheet_safe=False)
+    long_rows = long.frame().astype(object).where(lambda f: f.notna(), None).to_dict("records")
+    wide_rows = wide.frame().astype(object).where(lambda f: f.notna(), None).to_dict("records")
+    assert len(long_rows) == long.counts().rows
+    assert len(wide_rows) == wide.counts().rows
+
+    locations, classes = {}, {}
+    on_annotation, on_entity = defaultdict(list), defaultdict(list)
+    for row in long_rows:
+        key = (row["assessment_id"], row["entity_id"])
+        if row["attribute"] == "location":
+            locations[row["annotation_id"]] = (key, row["value"], row["confidence"])
+        elif row["attribute"] == "object_class":
+            classes[row["annotation_id"]] = row["value"]
+        elif row["annotation_id"] is None:
+            on_entity[(*key, row["attribute"])].append(row["value"])
+        else:
+            on_annotation[(row["annotation_id"], row["attribute"])].append(row["value"])
+
+    seen_annotations, seen_entities = set(), set()
+    names = [a[0] for a in ATTRIBUTES]
+    for row in wide_rows:
+        key = (row["assessment_id"], row["entity_id"])
+        annotation = row["annotation_id"]
+        if annotation is not None:
+            assert locations[annotation] == (key, row["location"], row["confidence"])
+            assert classes[annotation] == row["object_class"]
+            seen_annotations.add(annotation)
+        else:
+            assert row["location"] is None and row["object_class"] is None
+            assert not any(k == key for k, *_ in locations.values())
+        for name in names:
+            expected = on_annotation.get((annotation, name), []) + on_entity.get((*key, name), [])
+            assert row[name] == (" | ".join(expected) if expected else None)
+            if on_entity.get((*key, name)):
+                seen_entities.add((*key, name))
+    assert seen_annotations == set(locations) == set(classes)
+    assert seen_entities == set(on_entity)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(files=WORKFLOWS)
+def test_long_and_wide_agree(store, files):
+    workflow = build(store, files)
+    for scope in ("all", "latest"):
+        check_agreement(store, workflow, scope)
