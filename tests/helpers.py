@@ -1,0 +1,61 @@
+"""Helpers for tests that serve the app: free ports and a served panel process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served_app(env: dict[str, str], timeout: float = 90):
+    """`panel serve dashboard/app.py` on a free port; yields the base URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "panel", "serve", "dashboard/app.py",
+        "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*",
+    ]  # fmt: skip
+    if (ROOT / "dashboard" / "routes.py").exists():
+        command += ["--plugins", "dashboard.routes"]
+    log_path = Path(env["ASSESS_DATA_DIR"]) / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(process, f"{base}/app", log_path, timeout)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=30).read()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = log_path.read_text(errors="replace")
+                raise RuntimeError(f"panel serve did not start:\n{output[-3000:]}") from None
+            time.sleep(0.5)
