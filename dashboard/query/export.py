@@ -20,6 +20,7 @@ import param
 import pyarrow as pa
 from sqlalchemy import select
 
+from dashboard.archive import safe_part
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
 from dashboard.layouts.tables import (
     LONG_SCHEMA,
@@ -269,8 +270,6 @@ class ExportQuery(param.Parameterized):
         suffix = {"csv": "csv", "parquet": "parquet"}[self.format]
         if not Layout(self.layout).is_table:
             suffix = "zip"
-        from dashboard.archive import safe_part
-
         return (
             f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{now:%Y%m%dT%H%M%SZ}.{suffix}"
         )

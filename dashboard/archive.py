@@ -1,0 +1,678 @@
+"""ZIP archives of data files: member naming (SPEC 3.4) and a streaming ZIP writer.
+
+A pure producer: it takes :class:`~dashboard.query.records.FileRecord` objects and a
+:class:`~dashboard.store.files.FileStorage` and writes bytes to a binary stream. No SQL,
+no UI.
+
+Naming (SPEC 3.4, 3.5)
+    ``<external-id>_<order-or-workflow>_<count>.<suffix>`` and, for Annotated Files with All
+    Assessments, ``<external-id>_<order>_<count>_<stage>.<suffix>``. An all-digit (ASCII)
+    external ID is zero-padded to 12 digits. Each part is NFC-normalised, stripped of
+    surrounding white space, and every character other than a letter or digit of any
+    script, ``_``, ``-`` and ``.`` becomes ``-`` (so no ``/``, ``\\``, control, format or
+    bidi-override characters, no spaces); runs of dots become ``-`` (so never ``..``);
+    a leading or trailing dot becomes ``-`` (no hidden files, nothing Windows would trim);
+    an empty part becomes ``-``. Each part is capped at 64 bytes of UTF-8 (the suffix at
+    16) so that a whole name, ``~N`` included, stays below the 255-byte limit of common
+    file systems. The suffix is the original file name's, lower case, letters and digits
+    only (other runs become one ``-``); a file without one gets a name without a trailing dot.
+
+Uniqueness
+    :func:`unique_names` keeps the first occurrence of a name and gives later clashes
+    ``~2``, ``~3``... before the suffix. Names are compared ignoring case and Unicode
+    normalisation (NFC + casefold), because the archive is often extracted on a
+    case-insensitive file system (Windows, macOS) where ``A_x_1.jpg`` and ``a_x_1.jpg``
+    would overwrite each other. ``manifest.json`` is reserved.
+
+Archive format
+    The output stream is only ever written to (never seeked or read), so a pipe, a socket
+    or an HTTP response body works; every archive is therefore written with data
+    descriptors, and identical inputs give identical bytes whatever the stream is.
+    Member times are fixed (1980-01-01 by default), permissions 0644, creator "Unix".
+    Images and other already-compressed formats are ZIP_STORED; other members and
+    ``manifest.json`` are ZIP_DEFLATED. ZIP64 is used for members whose size is unknown
+    or above 1 GiB, and for the central directory whenever needed.
+
+Faults (SPEC 7)
+    Up to ``read_ahead`` bytes (8 MiB) of each file are read before its member is
+    started, so a missing or unreadable file (or any file that fails within its first
+    8 MiB) never creates a member: it is skipped and listed under ``unreadable`` in the
+    manifest, and the export goes on. A larger file that fails after its member was
+    started cannot be taken back on a stream: the writer stops, writes nothing more (no
+    central directory, so every ZIP reader reports the archive as broken) and raises
+    :class:`ArchiveIncompleteError`. An archive is therefore either complete, with a
+    manifest that lists what is missing, or visibly broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import re
+import unicodedata
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+from dashboard.errors import AssessError
+from dashboard.query.records import FileRecord
+from dashboard.store.files import FileStorage
+
+__all__ = [
+    "CHUNK",
+    "MANIFEST_NAME",
+    "TOOL_NAME",
+    "ArchiveIncompleteError",
+    "MemberInfo",
+    "ZipStreamWriter",
+    "ZipSummary",
+    "files_members",
+    "is_compressible",
+    "member_name",
+    "preview_member_names",
+    "record_member_name",
+    "suffix_of",
+    "unique_names",
+    "write_files_zip",
+]
+
+TOOL_NAME = "assessment-export-dashboard"
+MANIFEST_NAME = "manifest.json"
+CHUNK = 1 << 20
+READ_AHEAD = 8 << 20
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+PART_MAX_BYTES = 64
+SUFFIX_MAX_BYTES = 16
+EXTERNAL_ID_DIGITS = 12
+# Members declared larger than this (or of unknown size) get ZIP64 headers. Well below
+# zipfile's 2 GiB limit, so a somewhat wrong declared size still cannot break a member.
+ZIP64_THRESHOLD = 1 << 30
+
+# Formats that are already compressed: DEFLATE costs ~35x the time for <1% (PERF-NOTES).
+STORED_SUFFIXES = frozenset(
+    {
+        *("jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "avif", "heic", "heif", "jxl"),
+        *("jp2", "zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar"),
+        *("mp4", "m4v", "mov", "webm", "mkv", "avi", "mp3", "m4a", "aac", "ogg", "opus", "flac"),
+    }
+)
+# image/* types that are not compressed (or are text) and do shrink under DEFLATE.
+COMPRESSIBLE_IMAGE_TYPES = frozenset({"image/svg+xml", "image/bmp", "image/x-ms-bmp"})
+
+_UNSAFE = re.compile(r"[^\w.-]")  # str pattern: \w is letters/digits of any script and _
+_NOT_ALNUM_RUN = re.compile(r"[\W_]+")
+_DOTS = re.compile(r"\.{2,}")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_PATH_SEPARATORS = re.compile(r"[/\\]")
+
+
+class ArchiveIncompleteError(AssessError, OSError):
+    """The archive could not be completed; what was written so far is not a valid ZIP."""
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", "ignore")
+
+
+def safe_part(text: str, max_bytes: int = PART_MAX_BYTES) -> str:
+    """One sanitised name part: no separators, dot runs or control characters (SPEC 3.4)."""
+    text = unicodedata.normalize("NFC", str(text)).strip()
+    text = _UNSAFE.sub("-", text)
+    text = _DOTS.sub("-", text)
+    text = _truncate_utf8(text, max_bytes)
+    if text.startswith("."):
+        text = "-" + text[1:]
+    if text.endswith("."):
+        text = text[:-1] + "-"
+    return text or "-"
+
+
+def _clean_suffix(suffix: str | None) -> str:
+    text = unicodedata.normalize("NFC", suffix or "").strip().lstrip(".").lower()
+    text = _NOT_ALNUM_RUN.sub("-", text).strip("-")
+    return _truncate_utf8(text, SUFFIX_MAX_BYTES).rstrip("-")
+
+
+def suffix_of(file_name: str) -> str:
+    """The suffix of an original file name, without the dot ('' if it has none).
+
+    Both ``/`` and ``\\`` count as folder separators; a leading dot (``.bashrc``) is not a
+    suffix.
+    """
+    base = _PATH_SEPARATORS.split(file_name or "")[-1]
+    dot = base.rfind(".")
+    return base[dot + 1 :] if dot > 0 else ""
+
+
+def member_name(
+    external_id: str,
+    order_or_workflow: str,
+    count: int,
+    suffix: str,
+    stage: str | None = None,
+) -> str:
+    """The sanitised archive member name of one file (SPEC 3.4; with ``stage``, SPEC 3.5).
+
+    ``suffix`` may be given with or without its dot (``"JPG"``, ``".jpg"``); it is
+    lower-cased. The result is not yet unique: see :func:`unique_names`.
+    """
+    ext = str(external_id).strip()
+    if _ASCII_DIGITS.fullmatch(ext):
+        ext = ext.zfill(EXTERNAL_ID_DIGITS)
+    parts = [safe_part(ext), safe_part(order_or_workflow), str(int(count))]
+    if stage is not None:
+        parts.append(safe_part(stage))
+    name = "_".join(parts)
+    clean_suffix = _clean_suffix(suffix)
+    return f"{name}.{clean_suffix}" if clean_suffix else name
+
+
+def _clash_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    """Split ``a_b_1.jpg`` into ``("a_b_1", ".jpg")``.
+
+    A dot counts as the suffix's only if it comes after the last ``_`` (the parts of a name
+    may contain dots, a suffix never contains ``_``) and is not the first character.
+    """
+    dot = name.rfind(".")
+    if dot > 0 and dot > name.rfind("_") and dot > name.rfind("/"):
+        return name[:dot], name[dot:]
+    return name, ""
+
+
+def unique_names(names: Iterable[str], *, reserved: Iterable[str] = ()) -> Iterator[str]:
+    """Make names unique, deterministically and in order.
+
+    The first occurrence of a name keeps it; each later clash gets ``~2``, ``~3``... before
+    its suffix (``a_b_1~2.jpg``), skipping any candidate already used (or reserved). Names
+    clash when equal ignoring case and Unicode normalisation (see the module docstring).
+    """
+    used = {_clash_key(name) for name in reserved}
+    next_number: dict[str, int] = {}
+    for name in names:
+        key = _clash_key(name)
+        if key not in used:
+            used.add(key)
+            yield name
+            continue
+        stem, suffix = _split_suffix(name)
+        number = next_number.get(key, 2)
+        while True:
+            candidate = f"{stem}~{number}{suffix}"
+            candidate_key = _clash_key(candidate)
+            number += 1
+            if candidate_key not in used:
+                break
+        next_number[key] = number
+        used.add(candidate_key)
+        yield candidate
+
+
+def record_member_name(record: FileRecord, stage: str | None = None) -> str:
+    """:func:`member_name` of a record (before de-duplication)."""
+    return member_name(
+        record.external_id,
+        record.order_or_workflow,
+        record.count,
+        suffix_of(record.file_name),
+        stage,
+    )
+
+
+def files_members(records: Iterable[FileRecord]) -> Iterator[tuple[FileRecord, str]]:
+    """Each record with its unique member name, in input order (Files layout)."""
+    first, second = itertools.tee(records)
+    names = unique_names(map(record_member_name, first), reserved=(MANIFEST_NAME,))
+    return zip(second, names, strict=True)
+
+
+def preview_member_names(records: Iterable[FileRecord], limit: int) -> list[tuple[str, int]]:
+    """``(member name, byte size)`` of the first ``limit`` members, exactly as exported.
+
+    Names depend only on the records before them, so these are the first names of the full
+    archive (unreadable files aside, which are not known without reading their bytes).
+    """
+    return [
+        (name, record.byte_size)
+        for record, name in itertools.islice(files_members(records), max(limit, 0))
+    ]
+
+
+def is_compressible(file_name: str, content_type: str | None) -> bool:
+    """False for images and other already-compressed formats (stored), True otherwise."""
+    content_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if content_type in COMPRESSIBLE_IMAGE_TYPES:
+        return True
+    if content_type.startswith("image/"):
+        return False
+    return suffix_of(file_name).lower() not in STORED_SUFFIXES
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _Sink:
+    """A write-only view of ``out`` that counts bytes and never seeks.
+
+    It has ``tell()`` but no ``seek()``, so zipfile writes data descriptors instead of
+    seeking back, whatever ``out`` is. After :meth:`discard` nothing more reaches ``out``.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._write = out.write
+        self._flush = getattr(out, "flush", None)
+        self.offset = 0
+        self.discarding = False
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if not self.discarding:
+            done = self._write(data)
+            # A raw (unbuffered) stream may take only part of the data; None means all of it.
+            if done is not None and done < size:
+                view = memoryview(data).cast("B")
+                while done is not None and done < view.nbytes:
+                    if done <= 0:
+                        raise OSError("the output stream accepted no bytes")
+                    view = view[done:]
+                    done = self._write(view)
+        self.offset += size
+        return size
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        if self._flush is not None and not self.discarding:
+            self._flush()
+
+    def discard(self) -> None:
+        self.discarding = True
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """One member as written: its name, size and the sha256 of its bytes."""
+
+    name: str
+    byte_size: int
+    sha256: str
+    compressed: bool
+
+
+class _Hasher:
+    """sha256 on a helper thread, overlapping the main thread's CRC and write.
+
+    hashlib and zlib.crc32 release the GIL on large buffers, so on two cores the hash is
+    nearly free. Chunks are hashed in order; at most two are in flight.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor | None, initial=None) -> None:
+        self._executor = executor
+        self._hash = initial if initial is not None else hashlib.sha256()
+        self._pending: list[Future] = []
+
+    def update(self, chunk) -> None:
+        # Only immutable bytes go to the thread: a reused buffer could change under it.
+        if self._executor is None or type(chunk) is not bytes or len(chunk) < 65536:
+            self._wait()
+            self._hash.update(chunk)
+            return
+        if len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._executor.submit(self._hash.update, chunk))
+
+    def _wait(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return self._hash.hexdigest()
+
+
+class ZipStreamWriter:
+    """Writes a ZIP archive member by member to a write-only binary stream.
+
+    ``out`` needs only ``write()`` (``flush()`` is used if present); it is never seeked,
+    read or closed. Use :meth:`add_bytes` / :meth:`add_stream` for members, then
+    :meth:`close` with the manifest (written last, as ``manifest.json``). On any error
+    call :meth:`abort` (the context manager does): nothing more is written and the
+    archive, lacking its central directory, is recognisably incomplete.
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        *,
+        date_time: tuple[int, int, int, int, int, int] = FIXED_DATE_TIME,
+        hash_thread: bool = True,
+    ) -> None:
+        self._sink = _Sink(out)
+        self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self._date_time = tuple(date_time)
+        self._executor = ThreadPoolExecutor(1, "zip-sha256") if hash_thread else None
+        self._names: set[str] = set()
+        self._member = None
+        self.closed = False
+
+    @property
+    def bytes_written(self) -> int:
+        return self._sink.offset
+
+    def __enter__(self) -> ZipStreamWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self.closed:
+            self.close()
+
+    def _zinfo(self, name: str, compress: bool) -> zipfile.ZipInfo:
+        if self.closed:
+            raise ValueError("the archive is closed")
+        if (
+            not name
+            or name.startswith("/")
+            or name.endswith("/")
+            or "\\" in name
+            or ".." in name.split("/")
+            or any(unicodedata.category(c) == "Cc" for c in name)
+        ):
+            raise ValueError(f"unsafe archive member name {name!r}")
+        key = _clash_key(name)
+        if key in self._names:
+            raise ValueError(f"duplicate archive member name {name!r}")
+        self._names.add(key)
+        zinfo = zipfile.ZipInfo(name, date_time=self._date_time)
+        zinfo.create_system = 3  # Unix, on every platform: same bytes everywhere
+        zinfo.external_attr = 0o100644 << 16
+        zinfo.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        return zinfo
+
+    def add_stream(
+        self,
+        name: str,
+        chunks: Iterable[bytes],
+        *,
+        compress: bool,
+        size_hint: int | None = None,
+        sha256: bool = True,
+    ) -> MemberInfo:
+        """Add one member from an iterable of byte chunks; returns its size and sha256.
+
+        ``sha256=False`` skips the hash (``MemberInfo.sha256`` is then ``""``) for callers
+        that hash the bytes themselves.
+
+        ``size_hint`` (the expected size) only chooses the header format: ZIP64 if unknown
+        (None or negative) or above 1 GiB. An error raised by ``chunks`` after the member was
+        started aborts the archive and raises :class:`ArchiveIncompleteError`.
+        """
+        zinfo = self._zinfo(name, compress)
+        force_zip64 = size_hint is None or size_hint < 0 or size_hint > ZIP64_THRESHOLD
+        hasher = _Hasher(self._executor) if sha256 else None
+        size = 0
+        source = iter(chunks)
+        try:
+            self._member = self._zip.open(zinfo, "w", force_zip64=force_zip64)
+            while True:
+                try:
+                    chunk = next(source)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise ArchiveIncompleteError(
+                        f"reading the bytes of {name!r} failed after {size} bytes were "
+                        f"written ({exc}); the archive is incomplete: run the export again"
+                    ) from exc
+                if hasher is not None:
+                    hasher.update(chunk)
+                self._member.write(chunk)
+                size += len(chunk)
+            digest = hasher.hexdigest() if hasher is not None else ""
+            member, self._member = self._member, None
+            member.close()
+        except BaseException:
+            self.abort()
+            raise
+        return MemberInfo(name, size, digest, compress)
+
+    def add_bytes(self, name: str, data: bytes, *, compress: bool) -> MemberInfo:
+        """Add one member from bytes in memory."""
+        return self.add_stream(name, (data,), compress=compress, size_hint=len(data))
+
+    def close(self, manifest: dict[str, Any] | None = None) -> int:
+        """Write ``manifest`` as the last member (if given) and the central directory.
+
+        Returns the number of bytes written. ``out`` is flushed, not closed.
+        """
+        if self.closed:
+            raise ValueError("the archive is closed")
+        if manifest is not None:
+            text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n"
+            self.add_bytes(MANIFEST_NAME, text.encode("utf-8"), compress=True)
+        try:
+            self._zip.close()
+        except BaseException:
+            self.abort()
+            raise
+        self.closed = True
+        self._shutdown()
+        return self.bytes_written
+
+    def abort(self) -> None:
+        """Stop: write nothing more to ``out`` (it is left without a central directory)."""
+        self._sink.discard()
+        member, self._member = self._member, None
+        with contextlib.suppress(Exception):
+            if member is not None:
+                member.close()
+        with contextlib.suppress(Exception):
+            self._zip.close()
+        self.closed = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+# --------------------------------------------------------------------------- Files layout
+
+
+@dataclass(frozen=True)
+class ZipSummary:
+    """What :func:`write_files_zip` wrote: member and unreadable counts, total bytes."""
+
+    members: int
+    unreadable: int
+    bytes_written: int
+    sha256_mismatches: int = 0
+
+
+@dataclass
+class _Loaded:
+    """A file opened and read ahead (on the helper thread), or why it could not be."""
+
+    record: FileRecord
+    name: str
+    head: list[bytes]
+    handle: IO[bytes] | None  # None once the whole file is in ``head``
+    sha256: Any  # a hashlib object over ``head``
+    error: BaseException | None = None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _load(storage: FileStorage, record: FileRecord, name: str, limit: int) -> _Loaded:
+    """Open a file, read up to ``limit`` bytes and hash them; errors are returned."""
+    try:
+        handle = storage.open(record.storage_key)
+    except (OSError, ValueError) as exc:
+        return _Loaded(record, name, [], None, None, exc)
+    loaded = _Loaded(record, name, [], handle, hashlib.sha256())
+    try:
+        size = 0
+        while size < limit:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                loaded.close()
+                break
+            loaded.head.append(chunk)
+            loaded.sha256.update(chunk)
+            size += len(chunk)
+    except (OSError, ValueError) as exc:
+        loaded.close()
+        return _Loaded(record, name, [], None, None, exc)
+    except BaseException:
+        loaded.close()
+        raise
+    return loaded
+
+
+def _prefetch(
+    members: Iterable[tuple[FileRecord, str]],
+    storage: FileStorage,
+    limit: int,
+    executor: ThreadPoolExecutor | None,
+) -> Iterator[_Loaded]:
+    """:func:`_load` each member, one file ahead on ``executor``, yielding in order.
+
+    The records are iterated on the calling thread (they may come from a database cursor).
+    """
+    if executor is None:
+        for record, name in members:
+            yield _load(storage, record, name, limit)
+        return
+    pending: deque[Future] = deque()
+    try:
+        for record, name in members:
+            pending.append(executor.submit(_load, storage, record, name, limit))
+            if len(pending) > 1:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:  # stopped early: close whatever was opened ahead
+        for future in pending:
+            with contextlib.suppress(BaseException):
+                future.result().close()
+
+
+def _rest(loaded: _Loaded, hasher: _Hasher) -> Iterator[bytes]:
+    yield from loaded.head
+    handle = loaded.handle
+    if handle is not None:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+            yield chunk
+
+
+def write_files_zip(
+    records: Iterable[FileRecord],
+    storage: FileStorage,
+    out: BinaryIO,
+    *,
+    filters: dict[str, Any],
+    tool_version: str,
+    progress: Callable[[int, int | None], None] | None = None,
+    date_time: tuple[int, int, int, int, int, int] = FIXED_DATE_TIME,
+    read_ahead: int = READ_AHEAD,
+    hash_thread: bool = True,
+) -> ZipSummary:
+    """Stream the Files ZIP (SPEC 3.4) of ``records`` to ``out``; returns a summary.
+
+    ``out`` needs only ``write()``. Members come in the order of ``records``, then
+    ``manifest.json``. ``progress(done, total)`` is called once before the first file and
+    after each file (``total`` is None when ``records`` has no length). Files whose bytes
+    cannot be read are skipped and listed in the manifest (see the module docstring).
+
+    A member's ``sha256`` in the manifest is that of the bytes written; if the store's
+    recorded sha256 (or size) differs, the entry also has ``stored_sha256`` and
+    ``"sha256_mismatch": true`` (or ``stored_byte_size``).
+
+    With ``hash_thread`` (the default) one helper thread opens, reads ahead and hashes the
+    next file while this thread writes the current one (storage reads, sha256 and CRC all
+    release the GIL); the records themselves are only iterated on the calling thread.
+    """
+    total = len(records) if isinstance(records, Sized) else None
+    members: list[dict[str, Any]] = []
+    unreadable: list[dict[str, Any]] = []
+    mismatches = 0
+    done = 0
+    writer = ZipStreamWriter(out, date_time=date_time, hash_thread=hash_thread)
+    with writer:
+        if progress is not None:
+            progress(0, total)
+        loads = _prefetch(files_members(records), storage, max(read_ahead, 1), writer._executor)
+        with contextlib.closing(loads):
+            for loaded in loads:
+                record, name = loaded.record, loaded.name
+                if loaded.error is not None:
+                    exc = loaded.error
+                    unreadable.append(
+                        {
+                            "name": name,
+                            "file_id": record.file_id,
+                            "original_name": record.file_name,
+                            "error": f"{type(exc).__name__}: {exc}",
+                        }
+                    )
+                else:
+                    hasher = _Hasher(writer._executor, loaded.sha256)
+                    try:
+                        info = writer.add_stream(
+                            name,
+                            _rest(loaded, hasher),
+                            compress=is_compressible(record.file_name, record.content_type),
+                            size_hint=record.byte_size,
+                            sha256=False,
+                        )
+                    finally:
+                        loaded.close()
+                    digest = hasher.hexdigest()
+                    entry: dict[str, Any] = {
+                        "name": name,
+                        "file_id": record.file_id,
+                        "original_name": record.file_name,
+                        "byte_size": info.byte_size,
+                        "sha256": digest,
+                    }
+                    if record.sha256 and record.sha256.lower() != digest:
+                        entry["stored_sha256"] = record.sha256
+                        entry["sha256_mismatch"] = True
+                        mismatches += 1
+                    if record.byte_size != info.byte_size:
+                        entry["stored_byte_size"] = record.byte_size
+                    members.append(entry)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        manifest = {
+            "tool": TOOL_NAME,
+            "version": tool_version,
+            "layout": "files",
+            "filters": dict(sorted(filters.items())),
+            "members": members,
+            "unreadable": unreadable,
+        }
+        writer.close(manifest)
+    return ZipSummary(len(members), len(unreadable), writer.bytes_written, mismatches)
