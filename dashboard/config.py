@@ -19,6 +19,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -50,11 +52,11 @@ class Settings:
         if env.get("ASSESS_SMTP_HOST"):
             smtp = SmtpSettings(
                 host=env["ASSESS_SMTP_HOST"],
-                port=int(env.get("ASSESS_SMTP_PORT") or 25),
+                port=_port(env.get("ASSESS_SMTP_PORT")),
                 user=env.get("ASSESS_SMTP_USER") or None,
                 password=env.get("ASSESS_SMTP_PASSWORD") or None,
                 sender=env.get("ASSESS_SMTP_FROM") or "assess-export@localhost",
-                tls=(env.get("ASSESS_SMTP_TLS") or "").lower() in {"1", "true", "yes", "on"},
+                tls=(env.get("ASSESS_SMTP_TLS") or "").strip().lower() in TRUTHY,
             )
         return cls(
             data_dir=data_dir,
@@ -79,8 +81,29 @@ class Settings:
             return self.secret_value.encode()
         path = self.data_dir / "secret"
         if not path.exists():
+            # Written aside, then linked into place: a second process starting at the same
+            # moment either wins the link or reads the first one's complete secret.
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+            draft = path.with_name(f".secret.{secrets.token_hex(8)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32))
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        value = path.read_text().strip()
+        if not value:
+            raise ValueError(f"{path} is empty: delete it to generate a new secret")
+        return value.encode()
+
+
+def _port(value: str | None) -> int:
+    if not value:
+        return 25
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"ASSESS_SMTP_PORT must be a port number, got {value!r}") from None

@@ -246,8 +246,41 @@ class ExportQuery(param.Parameterized):
         with _open_target(target) as out:
             return write_parquet(self.tables(progress=progress), out, self.schema)
 
+    def write_zip(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
+        """Write the Files ZIP (SPEC 3.4): original bytes plus manifest; returns members."""
+        if Layout(self.layout) is not Layout.files:
+            raise InvalidOptionError(
+                f"write_zip writes the Files layout; this query's layout is {self.layout!r}"
+            )
+        from dashboard import __version__
+        from dashboard.archive import write_files_zip
+
+        records = list(self.file_records())
+        with _open_target(target) as out:
+            summary = write_files_zip(
+                records,
+                self.store.files,
+                out,
+                filters=self.manifest_filters(),
+                tool_version=__version__,
+                progress=(lambda done, total: progress(done, total or 0)) if progress else None,
+            )
+        return summary.members
+
+    def manifest_filters(self) -> dict[str, str | None]:
+        """The options as the manifest records them."""
+        return {
+            "workflow": self.workflow,
+            "scope": Scope(self.scope).value,
+            "layout": Layout(self.layout).value,
+            "data_source": self.data_source,
+            "order": self.order,
+        }
+
     def write(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
-        """Write in the chosen format."""
+        """Write the chosen layout in the chosen format (Annotated Files: see dashboard.jobs)."""
+        if Layout(self.layout) is Layout.files:
+            return self.write_zip(target, progress)
         if self.format == "parquet":
             return self.write_parquet(target, progress)
         return self.write_csv(target, progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from typing import IO
 
@@ -24,7 +25,9 @@ class FileStorage:
         self.url = url.rstrip("/")
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
         self.root = self.root.rstrip("/")
-        if self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol:
+        protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
+        self.local = "file" in protocols  # s3fs's protocol is ("s3", "s3a")
+        if self.local:
             self.fs.makedirs(self.root, exist_ok=True)
 
     def _path(self, key: str) -> str:
@@ -33,12 +36,20 @@ class FileStorage:
         return f"{self.root}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
+        """Write the bytes whole or not at all (put_image trusts any existing key)."""
         path = self._path(key)
-        parent = path.rsplit("/", 1)[0]
-        if "file" in self.fs.protocol:
-            self.fs.makedirs(parent, exist_ok=True)
-        with self.fs.open(path, "wb") as fh:
-            fh.write(data)
+        if not self.local:  # one PUT (or a multipart upload completed at the end)
+            self.fs.pipe_file(path, data)
+            return
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            with self.fs.open(partial, "wb") as fh:
+                fh.write(data)
+            self.fs.mv(partial, path)
+        finally:
+            if self.fs.exists(partial):
+                self.fs.rm(partial)
 
     def put_image(self, data: bytes, suffix: str) -> tuple[str, str]:
         """Store bytes under a content-addressed key; returns (key, sha256)."""

@@ -1,8 +1,9 @@
 """WKT geometry in pixel coordinates: parsing, validation and one canonical spelling.
 
 Only the three shapes the product uses: ``POLYGON ((x y, ...))`` (boxes are polygons),
-``POINT (x y)`` and ``LINESTRING (x y, ...)``. Numbers are written without a trailing
-``.0`` so the same geometry always exports as the same text.
+``POINT (x y)`` and ``LINESTRING (x y, ...)``. Coordinates are kept to six decimal places
+and written in plain decimals (no exponent, no trailing zeros, no ``-0``), so the same
+geometry always exports as the same text and that text parses back to itself.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ class Geometry:
 
 
 def format_number(value: float) -> str:
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(round(float(value), 6)).rstrip("0").rstrip(".")
+    """Plain decimal text to 6 places: no exponent, no trailing zeros, no ``-0``."""
+    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def _pairs(body: str, text: str) -> tuple[Point, ...]:
@@ -54,7 +55,8 @@ def _pairs(body: str, text: str) -> tuple[Point, ...]:
         x, y = float(match.group(1)), float(match.group(2))
         if not (math.isfinite(x) and math.isfinite(y)):
             raise InvalidGeometryError(f"non-finite coordinate in {text!r}")
-        points.append((x, y))
+        # Validate what will be written: coordinates at the precision of format_number.
+        points.append((round(x, 6) + 0.0, round(y, 6) + 0.0))
     return tuple(points)
 
 
@@ -70,8 +72,10 @@ def parse_wkt(text: str) -> Geometry:
         )
     kind, body = match.group(1).upper(), match.group(2).strip()
     if kind == "POLYGON":
-        inner = re.match(r"^\(\s*\((.*?)\)\s*(?:,.*)?\)$", body, re.DOTALL)
+        inner = re.match(r"^\(\s*\(([^()]*)\)\s*\)$", body)
         if not inner:
+            if re.match(r"^\(\s*\([^()]*\)\s*,\s*\(", body):
+                raise InvalidGeometryError(f"polygons with holes are not supported: {text[:80]!r}")
             raise InvalidGeometryError(f"malformed polygon {text[:80]!r}")
         points = _pairs(inner.group(1), text)
         if len(points) >= 2 and points[0] == points[-1]:
@@ -92,10 +96,11 @@ def parse_wkt(text: str) -> Geometry:
 
 def box(x: float, y: float, width: float, height: float) -> Geometry:
     """An axis-aligned box (COCO bbox) as a closed polygon."""
+    if not all(math.isfinite(v) for v in (x, y, width, height)):
+        raise InvalidGeometryError(f"a box needs finite numbers, got {(x, y, width, height)}")
     if width <= 0 or height <= 0:
         raise InvalidGeometryError(f"a box needs a positive width and height, got {width}x{height}")
-    ring = ((x, y), (x + width, y), (x + width, y + height), (x, y + height), (x, y))
-    return Geometry("POLYGON", ring)
+    return polygon([(x, y), (x + width, y), (x + width, y + height), (x, y + height)])
 
 
 def polygon(points: list[Point]) -> Geometry:

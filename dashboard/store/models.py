@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -62,13 +63,22 @@ class Workflow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
 
     object_classes: Mapped[list[ObjectClass]] = relationship(
-        back_populates="workflow", order_by="ObjectClass.position", cascade="all, delete-orphan"
+        back_populates="workflow",
+        order_by="ObjectClass.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     attributes: Mapped[list[Attribute]] = relationship(
-        back_populates="workflow", order_by="Attribute.position", cascade="all, delete-orphan"
+        back_populates="workflow",
+        order_by="Attribute.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     orders: Mapped[list[WorkflowOrder]] = relationship(
-        back_populates="workflow", order_by="WorkflowOrder.name", cascade="all, delete-orphan"
+        back_populates="workflow",
+        order_by="WorkflowOrder.name",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 
@@ -127,6 +137,15 @@ class Case(Base):
     __tablename__ = "assessment_case"
     __table_args__ = (
         UniqueConstraint("workflow_id", "workflow_order_id", "external_id"),
+        # NULLs are distinct in unique constraints: cases in no order need their own index.
+        Index(
+            "uq_case_no_order",
+            "workflow_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("workflow_order_id IS NULL"),
+            postgresql_where=text("workflow_order_id IS NULL"),
+        ),
         Index("ix_case_order", "workflow_order_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -33,9 +33,9 @@ def canonical_value(attribute: Attribute, raw: object) -> str:
             number = Decimal(str(raw).strip())
         except InvalidOperation:
             raise InvalidValueError(f"{where}: {raw!r} is not an integer") from None
-        if number != number.to_integral_value():
+        if not number.is_finite() or number != number.to_integral_value():
             raise InvalidValueError(f"{where}: {raw!r} is not an integer")
-        return str(int(number))
+        return _plain(number)
     if kind is ValueType.decimal:
         try:
             number = Decimal(str(raw).strip())
@@ -43,8 +43,7 @@ def canonical_value(attribute: Attribute, raw: object) -> str:
             raise InvalidValueError(f"{where}: {raw!r} is not a decimal number") from None
         if not number.is_finite():
             raise InvalidValueError(f"{where}: {raw!r} is not a finite number")
-        text = format(number.normalize(), "f")
-        return "0" if text in {"-0", ""} else text
+        return _plain(number)
     if kind is ValueType.enum:
         text = str(raw)
         if text not in (attribute.options or []):
@@ -53,3 +52,14 @@ def canonical_value(attribute: Attribute, raw: object) -> str:
             )
         return text
     return str(raw)
+
+
+def _plain(number: Decimal) -> str:
+    """Exact positional text: no exponent, no trailing zeros, no ``-0``.
+
+    Not ``Decimal.normalize``, which rounds to the context's 28 digits.
+    """
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

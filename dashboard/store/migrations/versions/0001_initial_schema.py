@@ -133,6 +133,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("assessment_case", schema=None) as batch_op:
         batch_op.create_index("ix_case_order", ["workflow_order_id"], unique=False)
+        batch_op.create_index(
+            "uq_case_no_order",
+            ["workflow_id", "external_id"],
+            unique=True,
+            sqlite_where=sa.text("workflow_order_id IS NULL"),
+            postgresql_where=sa.text("workflow_order_id IS NULL"),
+        )
 
     op.create_table(
         "data_file",
@@ -300,6 +307,7 @@ def downgrade() -> None:
 
     op.drop_table("data_file")
     with op.batch_alter_table("assessment_case", schema=None) as batch_op:
+        batch_op.drop_index("uq_case_no_order")
         batch_op.drop_index("ix_case_order")
 
     op.drop_table("assessment_case")
