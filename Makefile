@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 serve: setup
 	$(BIN)/assess-export demo --if-empty
-	$(BIN)/panel serve dashboard/app.py --port $(PORT) \
+	$(BIN)/panel serve dashboard/app.py --plugins dashboard.routes --port $(PORT) \
 		--allow-websocket-origin="*" --index app
 
 lint: setup

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import panel as pn
 
+from dashboard.runtime import app_store
 from dashboard.ui.overview import Overview
-from dashboard.ui.state import app_store
 
 pn.extension("tabulator", notifications=True)
 

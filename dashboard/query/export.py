@@ -277,6 +277,14 @@ class ExportQuery(param.Parameterized):
             "order": self.order,
         }
 
+    def options(self) -> dict[str, object]:
+        """Every option as plain values: ``ExportQuery(store, **query.options())`` is equal."""
+        return {
+            **self.manifest_filters(),
+            "format": self.format,
+            "spreadsheet_safe": self.spreadsheet_safe,
+        }
+
     def write(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
         """Write the chosen layout in the chosen format (Annotated Files: see dashboard.jobs)."""
         if Layout(self.layout) is Layout.files:

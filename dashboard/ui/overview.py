@@ -1,67 +1,289 @@
-"""The workflow's Overview: what is in the store for the chosen workflow."""
+"""The workflow's Overview: headline numbers and HoloViews (Bokeh) charts of its assessments.
+
+Thin: every number comes from ``dashboard.query.overview``; this module only draws the
+frames. Charts are built when the Overview is shown and again when the workflow changes.
+"""
 
 from __future__ import annotations
 
+import holoviews as hv
+import numpy as np
+import pandas as pd
 import panel as pn
 import param
-from sqlalchemy import func, select
 
-from dashboard.query.export import ExportQuery
-from dashboard.query.options import Scope
-from dashboard.store.db import Store
-from dashboard.store.models import Annotation, Assessment, Case, DataFile
+from dashboard.errors import UnknownWorkflowError
+from dashboard.query import overview as data
+from dashboard.query.options import LATEST_RULE, SCOPE_LABELS, Scope
+
+hv.extension("bokeh", logo=False)
+
+HEIGHT = 320
+STAGE_COLOURS = {"machine": "#4363d8", "human": "#f58231"}
+CHANGE_COLOURS = {
+    "kept": "#3cb44b",
+    "moved": "#42d4f4",
+    "reclassified": "#911eb4",
+    "deleted": "#e6194b",
+    "added": "#f5a623",
+}
+SUMMARY_LABELS = {
+    "files": "Files",
+    "cases": "Cases",
+    "machine_assessments": "Machine assessments",
+    "human_assessments": "Human assessments",
+    "annotations": "Annotations",
+    "entities": "Entities",
+    "orders": "Orders",
+    "data_sources": "Data sources",
+}
+CHANGES_NOTE = (
+    "Each file's latest machine assessment against the latest human assessment after it "
+    "(files without one are left out), matched by entity and frame: **kept** (same class and "
+    "geometry), **moved** (same class, new geometry), **reclassified** (new class; counted "
+    "under the machine's class), **deleted** (machine only), **added** (human only)."
+)
+
+TITLES = {
+    "files": "Files per workflow order and data source",
+    "assessments": "Assessments per workflow order and data source",
+    "time": "Assessments per day by stage kind",
+    "classes": "Annotations per object class",
+    "confidence": "Location confidence by stage kind",
+    "changes": "Human review against the machine stage, per object class",
+}
 
 
-def stage_counts(store: Store, workflow: str) -> list[tuple[str, str, int]]:
-    """Assessments per (stage, stage kind) in the workflow."""
-    with store.session() as session:
-        workflow_id = store.workflow(session, workflow).id
-        rows = session.execute(
-            select(Assessment.stage, Assessment.stage_kind, func.count())
-            .join(DataFile, Assessment.data_file_id == DataFile.id)
-            .join(Case, DataFile.case_id == Case.id)
-            .where(Case.workflow_id == workflow_id)
-            .group_by(Assessment.stage, Assessment.stage_kind)
-            .order_by(Assessment.stage)
-        ).all()
-    return [(stage, str(kind), count) for stage, kind, count in rows]
+def _plot_options(title: str, xlabel: str, ylabel: str) -> dict:
+    return dict(
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        responsive=True,
+        height=HEIGHT,
+        tools=["hover"],
+        default_tools=["save", "reset", "pan", "wheel_zoom", "box_zoom"],
+        active_tools=[],
+    )
 
 
-def annotation_count(store: Store, workflow: str) -> int:
-    with store.session() as session:
-        workflow_id = store.workflow(session, workflow).id
-        return session.scalar(
-            select(func.count(Annotation.id))
-            .join(Assessment, Annotation.assessment_id == Assessment.id)
-            .join(DataFile, Assessment.data_file_id == DataFile.id)
-            .join(Case, DataFile.case_id == Case.id)
-            .where(Case.workflow_id == workflow_id)
+def _empty(title: str, text: str) -> pn.pane.Markdown:
+    return pn.pane.Markdown(f"**{title}**\n\n{text}", sizing_mode="stretch_width", height=80)
+
+
+def _pane(chart: hv.core.Dimensioned) -> pn.pane.HoloViews:
+    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=HEIGHT, linked_axes=False)
+
+
+def summary_numbers(numbers: dict) -> pn.FlexBox:
+    indicators = [
+        pn.indicators.Number(
+            name=label,
+            value=numbers[key],
+            format="{value:,}",
+            font_size="22pt",
+            title_size="10pt",
+            margin=(5, 20, 5, 5),
         )
+        for key, label in SUMMARY_LABELS.items()
+    ]
+    return pn.FlexBox(*indicators, sizing_mode="stretch_width")
+
+
+def order_chart(frame: pd.DataFrame, measure: str) -> pn.viewable.Viewable:
+    """``files`` or ``assessments`` per order, stacked by data source."""
+    title = TITLES[measure]
+    if frame.empty:
+        return _empty(title, "No files in this workflow yet.")
+    bars = hv.Bars(
+        frame,
+        kdims=[
+            hv.Dimension("workflow_order", label="Workflow order"),
+            hv.Dimension("data_source", label="Data source"),
+        ],
+        vdims=[hv.Dimension(measure, label=measure.capitalize()), *_others(measure)],
+    )
+    return _pane(
+        bars.opts(
+            stacked=True,
+            legend_position="top_right",
+            **_plot_options(title, "Workflow order", measure.capitalize()),
+        )
+    )
+
+
+def _others(measure: str) -> list[hv.Dimension]:
+    other = "assessments" if measure == "files" else "files"
+    return [hv.Dimension(other, label=other.capitalize())]
+
+
+def time_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
+    """A line per stage kind over every day from the first to the last, zero-filled."""
+    title = TITLES["time"]
+    if frame.empty:
+        return _empty(title, "No assessments in this workflow yet.")
+    days = pd.date_range(min(frame["day"]), max(frame["day"]), freq="D")
+    table = frame.assign(day=pd.to_datetime(frame["day"])).pivot_table(
+        index="day", columns="stage_kind", values="assessments", aggfunc="sum", fill_value=0
+    )
+    table = table.reindex(days, fill_value=0)
+    parts = []
+    for kind in (kind for kind in data.STAGE_KINDS if kind in table.columns):
+        points = pd.DataFrame({"day": days, "assessments": table[kind].to_numpy()})
+        style = dict(color=STAGE_COLOURS[kind], hover_tooltips=_day_tooltips(kind))
+        parts.append(hv.Curve(points, "day", "assessments", label=kind).opts(**style))
+        parts.append(hv.Scatter(points, "day", "assessments", label=kind).opts(size=5, **style))
+    return _pane(
+        hv.Overlay(parts).opts(
+            legend_position="top_left", **_plot_options(title, "Day (UTC)", "Assessments")
+        )
+    )
+
+
+def _day_tooltips(kind: str) -> list[tuple[str, str]]:
+    return [("stage kind", kind), ("day", "@day{%F}"), ("assessments", "@assessments")]
+
+
+def class_chart(frame: pd.DataFrame, scope: Scope) -> pn.viewable.Viewable:
+    """Annotations per class in taxonomy order, each bar in its class's colour."""
+    title = f"{TITLES['classes']} ({SCOPE_LABELS[scope]})"
+    if frame.empty or not frame["annotations"].any():
+        return _empty(title, "No annotations in this workflow yet.")
+    classes = hv.Dimension("object_class", label="Object class", values=list(frame.object_class))
+    bars = hv.Bars(frame, kdims=[classes], vdims=["annotations", "colour"])
+    return _pane(
+        bars.opts(
+            color="colour",
+            show_legend=False,
+            hover_tooltips=[("object class", "@object_class"), ("annotations", "@annotations")],
+            **_plot_options(title, "Object class", "Annotations"),
+        )
+    )
+
+
+def confidence_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
+    """One translucent histogram per stage kind over the same bins."""
+    title = TITLES["confidence"]
+    if frame.empty:
+        return _empty(title, "No annotation in this workflow has a confidence.")
+    edges = np.linspace(0.0, 1.0, data.BINS + 1)
+    histograms = []
+    for kind in (kind for kind in data.STAGE_KINDS if kind in set(frame["stage_kind"])):
+        counts = np.zeros(data.BINS, dtype=int)
+        rows = frame[frame["stage_kind"] == kind]
+        counts[rows["bin"].to_numpy()] = rows["annotations"].to_numpy()
+        histogram = hv.Histogram(
+            (edges, counts), kdims=["confidence"], vdims=["annotations"], label=kind
+        )
+        histograms.append(
+            histogram.opts(
+                color=STAGE_COLOURS[kind],
+                alpha=0.55,
+                line_color=None,
+                hover_tooltips=[
+                    ("stage kind", kind),
+                    ("confidence", "@confidence{0.00}"),
+                    ("annotations", "@annotations"),
+                ],
+            )
+        )
+    overlay = hv.Overlay(histograms)
+    return _pane(
+        overlay.opts(
+            legend_position="top_left",
+            **_plot_options(title, "Location confidence", "Annotations"),
+        )
+    )
+
+
+def changes_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
+    """Kept, moved, reclassified, deleted and added annotations, stacked, per class."""
+    title = TITLES["changes"]
+    if frame.empty:
+        return _empty(title, "No file has a human assessment after its machine assessment.")
+    present = list(dict.fromkeys(frame["object_class"]))  # the frame is in taxonomy order
+    changes = [change for change in data.CHANGES if change in set(frame["change"])]
+    bars = hv.Bars(
+        frame,
+        kdims=[
+            hv.Dimension("object_class", label="Object class", values=present),
+            hv.Dimension("change", label="Change", values=changes),
+        ],
+        vdims=[hv.Dimension("count", label="Annotations")],
+    )
+    return _pane(
+        bars.opts(
+            stacked=True,
+            cmap=CHANGE_COLOURS,
+            legend_position="top_right",
+            **_plot_options(title, "Object class", "Annotations"),
+        )
+    )
+
+
+def _note(text: str) -> pn.pane.Markdown:
+    return pn.pane.Markdown(
+        text, sizing_mode="stretch_width", styles={"font-size": "0.85em", "color": "#555"}
+    )
 
 
 class Overview(pn.viewable.Viewer):
-    store = param.Parameter()
-    workflow = param.String()
+    """Counts and charts of one workflow; ``workflow`` may change (the app links a picker)."""
+
+    store = param.Parameter(doc="The opened Store to read from.")
+    workflow = param.String(default="", doc="Name of the workflow to show.")
+    class_scope = param.Selector(
+        objects={SCOPE_LABELS[Scope.latest]: Scope.latest, SCOPE_LABELS[Scope.all]: Scope.all},
+        default=Scope.latest,
+        doc="Assessments the class distribution counts.",
+    )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self._content, sizing_mode="stretch_width")
 
     @param.depends("workflow")
-    def _counts(self):
+    def _content(self) -> pn.viewable.Viewable:
         if not self.workflow:
             return pn.pane.Markdown("No workflow in the store yet.")
-        counts = ExportQuery(self.store, workflow=self.workflow, scope=Scope.all).counts()
-        stages = stage_counts(self.store, self.workflow)
-        return pn.Row(
-            pn.indicators.Number(name="Files", value=counts.files, format="{value:,}"),
-            pn.indicators.Number(name="Assessments", value=counts.assessments, format="{value:,}"),
-            pn.indicators.Number(
-                name="Annotations",
-                value=annotation_count(self.store, self.workflow),
-                format="{value:,}",
+        try:
+            numbers = data.summary(self.store, self.workflow)
+        except UnknownWorkflowError as error:
+            return pn.pane.Alert(str(error), alert_type="warning")
+        header = pn.pane.Markdown(f"## {self.workflow}", margin=(0, 10))
+        if not numbers["files"]:
+            return pn.Column(
+                header,
+                summary_numbers(numbers),
+                pn.pane.Markdown(
+                    "This workflow has no files yet: import some (COCO JSON or a long CSV) "
+                    "to see charts here."
+                ),
+                sizing_mode="stretch_width",
+            )
+        orders = data.files_by_order_and_source(self.store, self.workflow)
+        scope_picker = pn.widgets.RadioButtonGroup.from_param(
+            self.param.class_scope, button_type="light", margin=(5, 10)
+        )
+        row = dict(sizing_mode="stretch_width")
+        return pn.Column(
+            header,
+            summary_numbers(numbers),
+            pn.Row(order_chart(orders, "files"), order_chart(orders, "assessments"), **row),
+            pn.Row(time_chart(data.assessments_over_time(self.store, self.workflow)), **row),
+            pn.Row(
+                pn.Column(scope_picker, self._classes, _note(LATEST_RULE), **row),
+                pn.Column(confidence_chart(data.confidences(self.store, self.workflow)), **row),
+                **row,
             ),
-            pn.pane.Markdown(
-                "| stage | kind | assessments |\n|---|---|---|\n"
-                + "\n".join(f"| {stage} | {kind} | {count:,} |" for stage, kind, count in stages)
-            ),
+            self._changes(),
+            sizing_mode="stretch_width",
         )
 
-    def __panel__(self):
-        return pn.Column(self._counts)
+    @param.depends("class_scope")
+    def _classes(self) -> pn.viewable.Viewable:
+        frame = data.class_distribution(self.store, self.workflow, self.class_scope)
+        return class_chart(frame, Scope(self.class_scope))
+
+    def _changes(self) -> pn.viewable.Viewable:
+        frame = data.human_changes(self.store, self.workflow)
+        return pn.Column(changes_chart(frame), _note(CHANGES_NOTE), sizing_mode="stretch_width")
