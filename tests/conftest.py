@@ -79,3 +79,12 @@ def sqlite_store(tmp_path) -> Iterator[Store]:
         yield opened
     finally:
         opened.dispose()
+
+
+@pytest.fixture
+def hand_store(store):
+    """The hand-built workflow of tests/hand_workflow.py on each backend; ids in ``.ids``."""
+    from tests.hand_workflow import build_hand_workflow
+
+    store.ids = build_hand_workflow(store)
+    return store

@@ -5,8 +5,8 @@ from __future__ import annotations
 import urllib.request
 
 from dashboard.store.db import open_store
+from tests.hand_workflow import build_hand_workflow
 from tests.helpers import served_app
-from tests.query.conftest import build_hand_workflow
 
 
 def test_served_app_shows_the_workflow(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from dashboard.cli import main
 from dashboard.query.export import ExportQuery
 from dashboard.store.db import open_store
-from tests.query.conftest import build_hand_workflow
+from tests.hand_workflow import build_hand_workflow
 
 
 @pytest.fixture

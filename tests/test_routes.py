@@ -17,8 +17,8 @@ from dashboard.query.export import ExportQuery
 from dashboard.store import writer
 from dashboard.store.db import open_store
 from dashboard.store.models import DataFile
+from tests.hand_workflow import build_hand_workflow
 from tests.helpers import served_app
-from tests.query.conftest import build_hand_workflow
 
 SECRET = "test-secret-for-links"
 

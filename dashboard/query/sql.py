@@ -270,11 +270,44 @@ def counts(filters: Filters) -> Select:
         )
         .scalar_subquery()
     )
+    unassessed = (
+        select(func.count())
+        .select_from(f)
+        .where(f.c.id.in_(files), ~select(a.c.id).where(a.c.data_file_id == f.c.id).exists())
+        .scalar_subquery()
+    )
     return select(
         select(func.count()).select_from(files.subquery("files")).scalar_subquery().label("files"),
+        unassessed.label("files_without_assessment"),
         select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
         entities.label("entities"),
         ann.label("annotations"),
         values.label("attribute_values"),
         bare_entities.label("bare_entities"),
+    )
+
+
+def overlays(scope: Scope, file_ids: Sequence[int]) -> Select:
+    """Assessments in scope of the given files with their annotations to draw (SPEC 3.5).
+
+    One row per annotation, or one row with NULL geometry for an assessment without any;
+    ordered by assessment (assessed_at, id), then annotation.
+    """
+    scoped = assessments_in_scope(scope, list(file_ids))
+    return (
+        select(
+            scoped.c.data_file_id,
+            scoped.c.id.label("assessment_id"),
+            scoped.c.stage,
+            n.c.geometry,
+            k.c.name.label("object_class"),
+            k.c.colour,
+            n.c.confidence,
+        )
+        .select_from(
+            scoped.outerjoin(n, n.c.assessment_id == scoped.c.id).outerjoin(
+                k, n.c.object_class_id == k.c.id
+            )
+        )
+        .order_by(scoped.c.data_file_id, scoped.c.assessed_at, scoped.c.id, n.c.id)
     )

@@ -10,7 +10,7 @@ import io
 import pytest
 
 from dashboard.query.export import ExportQuery
-from tests.query.conftest import E1, E2, E3, E4, E5, E6
+from tests.hand_workflow import E1, E2, E3, E4, E5, E6
 
 LONG_HEADER = (
     '"workflow","workflow_order","data_source","file_id","external_id","file_name",'

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dashboard.query.export import ExportQuery
 from dashboard.store import writer
-from tests.query.conftest import image_bytes
+from tests.hand_workflow import image_bytes
 
 ATTRIBUTES = [("kind", "enum", ["a", "b", "=c"]), ("flag", "boolean"), ("size", "integer"),
               ("length", "decimal"), ("note", "string")]  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from dashboard.errors import InvalidOptionError, UnknownChoiceError, UnknownWorkflowError
 from dashboard.query.export import ExportQuery
 from dashboard.store import writer
-from tests.query.conftest import image_bytes
+from tests.hand_workflow import image_bytes
 
 
 def test_unknown_workflow_names_the_known_ones(hand_store):

@@ -37,7 +37,7 @@ from dashboard.store.models import (
     Workflow,
 )
 from tests.conftest import PG_BASE
-from tests.query.conftest import E1, build_hand_workflow, image_bytes
+from tests.hand_workflow import E1, build_hand_workflow, image_bytes
 
 WORKFLOW = "harbour"
 ID_COLUMNS = ("file_id", "assessment_id", "annotation_id")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-import pytest
 from PIL import Image
 
 from dashboard.store import writer
@@ -96,9 +95,3 @@ def build_hand_workflow(store) -> dict[str, int]:
         ids.update(f1=f1.id, f2=f2.id, f3=f3.id, m1=m1.id, h1=h1.id, m2=m2.id, m3=m3.id)
         ids.update(a=a.id, b=b.id, a2=a2.id, c=c.id, m2_ann=line.id, m3_ann=box.id)
     return ids
-
-
-@pytest.fixture
-def hand_store(store):
-    store.ids = build_hand_workflow(store)
-    return store
