@@ -91,7 +91,9 @@ def _export(store: Store, args: argparse.Namespace) -> None:
         spreadsheet_safe=not args.no_spreadsheet_safety,
     )
     output = args.output or query.filename()
-    bar = tqdm(total=query.counts().files, unit="file", disable=args.quiet or None, file=sys.stderr)
+    counts = query.counts()
+    total = counts.rows if Layout(query.layout) is Layout.annotated else counts.files
+    bar = tqdm(total=total, unit="file", disable=args.quiet or None, file=sys.stderr)
 
     def progress(done: int, _total: int) -> None:
         bar.update(done - bar.n)

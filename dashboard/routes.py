@@ -136,7 +136,7 @@ class DownloadHandler(RequestHandler):
                 raise LinkError("annotated files are downloaded from their finished job")
             return query.filename(), query.write
         if target.get("kind") == "job":
-            from dashboard.jobs.store import finished_job_file
+            from dashboard.jobs.records import finished_job_file
 
             path, filename = finished_job_file(store, target["id"], user)
 
@@ -188,3 +188,13 @@ class DownloadHandler(RequestHandler):
 
 
 ROUTES = [(DOWNLOAD_PATH, DownloadHandler, {})]
+
+
+def _start_background_work() -> None:
+    """At server start: open the store (demo if empty) and start the job workers."""
+    from dashboard.jobs.tasks import start_background_work
+
+    start_background_work(app_store())
+
+
+_start_background_work()

@@ -13,18 +13,36 @@ from dashboard.store.db import Store, open_store
 
 _lock = threading.Lock()
 _store: Store | None = None
+_demo_checked = False
 
 
-def app_store() -> Store:
-    """The store named by the environment, opened (and demo-filled if empty) once."""
+def configured_store() -> Store:
+    """The store named by the environment, opened once per process (workers use this)."""
     global _store
     with _lock:
         if _store is None:
+            _store = open_store(Settings.from_env())
+        return _store
+
+
+def use_store(store: Store | None) -> None:
+    """Make ``store`` this process's store (a notebook or a test that opened its own)."""
+    global _store
+    with _lock:
+        _store = store
+
+
+def app_store() -> Store:
+    """The served app's store: as configured, filled with the demo workflow if empty."""
+    global _demo_checked
+    store = configured_store()
+    with _lock:
+        if not _demo_checked:
             from dashboard.store.demo import ensure_demo
 
-            _store = open_store(Settings.from_env())
-            ensure_demo(_store)
-        return _store
+            ensure_demo(store)
+            _demo_checked = True
+    return store
 
 
 def is_admin(user: str | None, settings: Settings) -> bool:

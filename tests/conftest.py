@@ -16,6 +16,16 @@ from sqlalchemy import create_engine, text
 
 from dashboard.store.db import Store, open_store
 
+
+def pytest_configure(config) -> None:
+    """Nothing a test runs may touch the user's ./data: default to a throwaway folder."""
+    import tempfile
+
+    os.environ["ASSESS_DATA_DIR"] = tempfile.mkdtemp(prefix="assess-tests-")
+    for name in ("ASSESS_DB_URL", "ASSESS_FILES_URL", "ASSESS_JOBS_URL", "ASSESS_SMTP_HOST"):
+        os.environ.pop(name, None)
+
+
 PG_BASE = os.environ.get("ASSESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

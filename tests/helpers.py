@@ -21,9 +21,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(env: dict[str, str], timeout: float = 90):
+def served_app(env: dict[str, str], timeout: float = 90, port: int | None = None):
     """`panel serve dashboard/app.py` on a free port; yields the base URL."""
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "panel", "serve", "dashboard/app.py",
         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*",

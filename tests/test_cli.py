@@ -83,3 +83,24 @@ def test_unknown_option_value_is_an_argparse_error(data_dir, capsys):
 def test_list(data_dir, capsys):
     assert main(["list"]) == 0
     assert capsys.readouterr().out == ("harbour\n  orders: 8492192\n  data sources: cam-1, drone\n")
+
+
+def test_export_files_and_annotated_zips(data_dir, tmp_path):
+    import zipfile
+
+    files = tmp_path / "files.zip"
+    assert main(["export", "harbour", "--layout", "files", "-o", str(files), "-q"]) == 0
+    assert zipfile.ZipFile(files).namelist() == [
+        "000003112442_8492192_1.jpg",
+        "000003112442_8492192_2.png",
+        "A-7_harbour_1.jpg",
+        "manifest.json",
+    ]
+    drawn = tmp_path / "drawn.zip"
+    argv = ["export", "harbour", "--layout", "annotated", "--order", "8492192", "--scope", "all"]
+    assert main([*argv, "-o", str(drawn), "-q"]) == 0
+    expected = io.BytesIO()
+    ExportQuery(
+        data_dir, workflow="harbour", layout="annotated", order="8492192", scope="all"
+    ).write_annotated_zip(expected)
+    assert drawn.read_bytes() == expected.getvalue()

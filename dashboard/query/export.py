@@ -352,9 +352,14 @@ class ExportQuery(param.Parameterized):
         }
 
     def write(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
-        """Write the chosen layout in the chosen format (Annotated Files: see dashboard.jobs)."""
+        """Write the chosen layout in the chosen format, in the foreground.
+
+        The dashboard runs Annotated Files as a background job (dashboard.jobs) instead.
+        """
         if Layout(self.layout) is Layout.files:
             return self.write_zip(target, progress)
+        if Layout(self.layout) is Layout.annotated:
+            return self.write_annotated_zip(target, progress)
         if self.format == "parquet":
             return self.write_parquet(target, progress)
         return self.write_csv(target, progress)

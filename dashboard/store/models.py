@@ -263,3 +263,38 @@ class AttributeValue(Base):
 
     assessment: Mapped[Assessment] = relationship(back_populates="attribute_values")
     attribute: Mapped[Attribute] = relationship()
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class ExportJob(Base):
+    """A background export (Annotated Files): persisted state, progress and delivery."""
+
+    __tablename__ = "export_job"
+    __table_args__ = (Index("ix_export_job_user", "requested_by", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    workflow: Mapped[str] = mapped_column(String(200))
+    options: Mapped[dict] = mapped_column(JSON)  # ExportQuery.options()
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(String(500))  # the download's name
+    byte_size: Mapped[int | None] = mapped_column(BigInteger)
+    link: Mapped[str | None] = mapped_column(Text)  # signed download URL when done
+    link_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    email_status: Mapped[str] = mapped_column(String(20), default="none")
+    email_error: Mapped[str | None] = mapped_column(Text)
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

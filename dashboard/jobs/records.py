@@ -1,0 +1,182 @@
+"""Export job rows: the persisted state the dashboard shows and the workers update."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, select, update
+
+from dashboard.errors import LinkError
+from dashboard.store.db import Store
+from dashboard.store.models import ExportJob, JobStatus
+
+# A running job whose worker has not reported for this long is taken to be dead.
+STALE_AFTER = timedelta(minutes=2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def create_job(
+    store: Store, requested_by: str, options: dict, notify_email: str | None = None
+) -> str:
+    job_id = uuid.uuid4().hex
+    with store.session() as session:
+        session.add(
+            ExportJob(
+                id=job_id,
+                requested_by=requested_by,
+                notify_email=notify_email or None,
+                workflow=str(options["workflow"]),
+                options=options,
+                status=JobStatus.queued,
+                done=0,
+                total=0,
+                attempts=0,
+                email_status="none",
+                email_attempts=0,
+                created_at=utcnow(),
+            )
+        )
+    return job_id
+
+
+def get_job(store: Store, job_id: str) -> ExportJob | None:
+    with store.session() as session:
+        return session.get(ExportJob, job_id)
+
+
+def list_jobs(store: Store, user: str, limit: int = 20) -> list[ExportJob]:
+    """The user's most recent jobs, newest first."""
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(ExportJob)
+                .where(ExportJob.requested_by == user)
+                .order_by(ExportJob.created_at.desc(), ExportJob.id)
+                .limit(limit)
+            )
+        )
+
+
+def claim_job(store: Store, job_id: str) -> bool:
+    """Mark a job running for this worker; False when another live worker has it or it ended.
+
+    A queued job, or a running one whose worker stopped reporting (a server restart), can be
+    claimed; so a job re-enqueued after a restart runs exactly once more.
+    """
+    now = utcnow()
+    with store.session() as session:
+        claimed = session.execute(
+            update(ExportJob)
+            .where(
+                ExportJob.id == job_id,
+                or_(
+                    ExportJob.status == JobStatus.queued,
+                    (ExportJob.status == JobStatus.running)
+                    & (ExportJob.heartbeat_at < now - STALE_AFTER),
+                ),
+            )
+            .values(
+                status=JobStatus.running,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=ExportJob.attempts + 1,
+                done=0,
+                error=None,
+            )
+        ).rowcount
+    return claimed == 1
+
+
+def report_progress(store: Store, job_id: str, done: int, total: int) -> None:
+    with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id)
+            .values(done=done, total=total, heartbeat_at=utcnow())
+        )
+
+
+def finish_job(
+    store: Store,
+    job_id: str,
+    filename: str,
+    byte_size: int,
+    link: str,
+    link_expires_at: datetime,
+    email_status: str,
+) -> None:
+    with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id)
+            .values(
+                status=JobStatus.done,
+                filename=filename,
+                byte_size=byte_size,
+                link=link,
+                link_expires_at=link_expires_at,
+                email_status=email_status,
+                finished_at=utcnow(),
+                heartbeat_at=utcnow(),
+            )
+        )
+
+
+def fail_job(store: Store, job_id: str, error: str) -> None:
+    with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id)
+            .values(status=JobStatus.failed, error=error, finished_at=utcnow())
+        )
+
+
+def record_email(store: Store, job_id: str, status: str, error: str | None = None) -> None:
+    with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id)
+            .values(
+                email_status=status,
+                email_error=error,
+                email_attempts=ExportJob.email_attempts + 1,
+            )
+        )
+
+
+def interrupted_jobs(store: Store) -> list[str]:
+    """Jobs a restart left queued or running with no live worker: to be enqueued again."""
+    stale = utcnow() - STALE_AFTER
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(ExportJob.id).where(
+                    or_(
+                        ExportJob.status == JobStatus.queued,
+                        (ExportJob.status == JobStatus.running) & (ExportJob.heartbeat_at < stale),
+                    )
+                )
+            )
+        )
+
+
+def job_file(exports_dir: Path, job_id: str) -> Path:
+    return exports_dir / f"{job_id}.zip"
+
+
+def finished_job_file(store: Store, job_id: str, user: str) -> tuple[Path, str]:
+    """The finished archive of a job and its download name; LinkError if not downloadable."""
+    job = get_job(store, job_id)
+    if job is None or job.requested_by != user:
+        raise LinkError("this download link names no job of yours")
+    if job.status is not JobStatus.done or not job.filename:
+        raise LinkError(f"this job is not finished (status: {job.status})")
+    path = job_file(store.settings.exports_dir, job_id)  # type: ignore[union-attr]
+    if not path.exists():
+        raise LinkError("the archive of this job is no longer kept on the server")
+    return path, job.filename

@@ -1,0 +1,149 @@
+"""Huey tasks for background exports, and the embedded consumer of the served app.
+
+Embedded default: a SQLite queue file in the data folder, worked by threads inside the
+`panel serve` process. Scale mode: ``ASSESS_JOBS_URL=redis://...`` and workers on any machine
+with the same ASSESS_* settings: ``huey_consumer dashboard.jobs.tasks.huey``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+
+from huey import RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+from dashboard.config import Settings
+from dashboard.jobs import delivery, records
+from dashboard.links import DEFAULT_LIFETIME, download_url, sign
+from dashboard.query.export import ExportQuery
+from dashboard.query.options import Layout
+from dashboard.store.db import Store
+
+log = logging.getLogger(__name__)
+EMAIL_RETRIES = 5
+EMAIL_RETRY_DELAY = 30  # seconds
+
+
+def make_huey(settings: Settings):
+    if settings.jobs_url and settings.jobs_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey("assess-export", url=settings.jobs_url, utc=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("assess-export", filename=str(settings.data_dir / "jobs.sqlite3"), utc=True)
+
+
+huey = make_huey(Settings.from_env())
+
+
+def _store() -> Store:
+    from dashboard.runtime import configured_store
+
+    return configured_store()
+
+
+def request_annotated_export(
+    store: Store, query: ExportQuery, user: str, notify_email: str | None = None
+) -> str:
+    """Create the job and enqueue it; returns at once with the job id."""
+    if Layout(query.layout) is not Layout.annotated:
+        raise ValueError("only Annotated Files run as background jobs")
+    query.filters()  # bad options fail here, before any job exists
+    job_id = records.create_job(store, user, query.options(), notify_email)
+    run_export(job_id)
+    return job_id
+
+
+def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
+    """Run one job to its end (claiming it first); True if this call ran it."""
+    if not records.claim_job(store, job_id):
+        return False
+    job = records.get_job(store, job_id)
+    settings = store.settings or Settings.from_env()
+    exports = settings.exports_dir
+    exports.mkdir(parents=True, exist_ok=True)
+    final = records.job_file(exports, job_id)
+    partial = final.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")
+    try:
+        query = ExportQuery(store, **job.options)
+
+        def progress(done: int, total: int) -> None:
+            records.report_progress(store, job_id, done, total)
+
+        query.write_annotated_zip(partial, progress=progress, workers=workers)
+        os.replace(partial, final)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        records.fail_job(store, job_id, f"{type(exc).__name__}: {exc}")
+        log.exception("export job %s failed", job_id)
+        return True
+    expires = datetime.now(UTC) + timedelta(seconds=DEFAULT_LIFETIME)
+    token = sign(settings.secret(), job.requested_by, {"kind": "job", "id": job_id})
+    link = download_url(settings.public_url, token)
+    mail = "pending" if settings.smtp and job.notify_email else "not configured"
+    records.finish_job(
+        store,
+        job_id,
+        query.filename(),
+        final.stat().st_size,
+        link,
+        expires.replace(tzinfo=None, microsecond=0),
+        mail,
+    )
+    if mail == "pending":
+        deliver_link(job_id)
+    return True
+
+
+@huey.task()
+def run_export(job_id: str) -> None:
+    execute(_store(), job_id)
+
+
+@huey.task(retries=EMAIL_RETRIES, retry_delay=EMAIL_RETRY_DELAY, context=True)
+def deliver_link(job_id: str, task=None) -> None:
+    """Email the link; on failure the attempt is recorded and Huey retries."""
+    store = _store()
+    settings = store.settings or Settings.from_env()
+    job = records.get_job(store, job_id)
+    message = delivery.link_email(
+        settings.smtp.sender, job.notify_email, job.filename, job.link, job.link_expires_at
+    )
+    try:
+        delivery.send(settings.smtp, message)
+    except Exception as exc:
+        last = task is None or task.retries == 0
+        status = "failed" if last else "retrying"
+        records.record_email(store, job_id, status, f"{type(exc).__name__}: {exc}")
+        raise
+    records.record_email(store, job_id, "sent")
+
+
+class EmbeddedConsumer(Consumer):
+    """Huey's consumer without its signal handlers: the Panel server owns the signals."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+_consumer: EmbeddedConsumer | None = None
+_consumer_lock = threading.Lock()
+
+
+def start_background_work(store: Store, workers: int = 1) -> EmbeddedConsumer | None:
+    """Re-enqueue the jobs a restart interrupted and, in embedded mode, start worker threads
+    in this process (scale mode: workers run elsewhere with huey_consumer). Idempotent."""
+    global _consumer
+    with _consumer_lock:
+        if _consumer is None:
+            for job_id in records.interrupted_jobs(store):
+                run_export(job_id)
+            if isinstance(huey, RedisHuey):
+                return None
+            _consumer = EmbeddedConsumer(
+                huey, workers=workers, worker_type="thread", periodic=False, initial_delay=0.2,
+                max_delay=1.0, check_worker_health=False,
+            )  # fmt: skip
+            _consumer.start()
+        return _consumer

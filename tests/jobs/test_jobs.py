@@ -1,0 +1,145 @@
+"""Background jobs in-process: the job runs, its state is persisted, the email arrives with
+a link for the requester, a failing SMTP server is recorded and visible."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from email import message_from_bytes, policy
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from dashboard.config import SmtpSettings
+from dashboard.jobs import records, tasks
+from dashboard.links import verify
+from dashboard.query.export import ExportQuery
+from dashboard.runtime import use_store
+from dashboard.store.models import ExportJob, JobStatus
+from tests.helpers import free_port
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(
+            (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default))
+        )
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def job_store(hand_store, tmp_path):
+    hand_store.settings = dataclasses.replace(
+        hand_store.settings, data_dir=tmp_path / "data", public_url="http://example.test:5006"
+    )
+    use_store(hand_store)
+    yield hand_store
+    use_store(None)
+
+
+def request(store, scope="all") -> str:
+    query = ExportQuery(store, workflow="harbour", layout="annotated", order="8492192", scope=scope)
+    return tasks.request_annotated_export(store, query, "anna", "anna@example.test")
+
+
+def test_job_runs_and_emails_a_link_for_the_requester(job_store, smtp_server):
+    controller, inbox = smtp_server
+    job_store.settings = dataclasses.replace(
+        job_store.settings,
+        smtp=SmtpSettings(host="127.0.0.1", port=controller.port, sender="export@example.test"),
+    )
+    job_id = request(job_store)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.queued  # the request returned before any work
+    assert tasks.execute(job_store, job_id, workers=1)
+    tasks.deliver_link.call_local(job_id)
+
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.done
+    assert (job.done, job.total, job.attempts) == (3, 3, 1)
+    assert job.filename.startswith("harbour_annotated_") and job.filename.endswith(".zip")
+    assert job.email_status == "sent"
+
+    [(recipients, message)] = inbox.messages
+    assert recipients == ["anna@example.test"]
+    assert message["Subject"] == f"Your export is ready: {job.filename}"
+    assert job.link in message.get_content()
+    assert job.link.startswith("http://example.test:5006/download?token=")
+    token = parse_qs(urlparse(job.link).query)["token"][0]
+    grant = verify(job_store.settings.secret(), token, "anna")
+    assert grant.target == {"kind": "job", "id": job_id}
+
+    path, filename = records.finished_job_file(job_store, job_id, "anna")
+    expected = io.BytesIO()
+    ExportQuery(job_store, **job.options).write_annotated_zip(expected, workers=1)
+    assert path.read_bytes() == expected.getvalue()
+    assert filename == job.filename
+
+
+def test_a_claimed_job_is_not_run_twice(job_store):
+    job_id = request(job_store, scope="latest")
+    assert tasks.execute(job_store, job_id, workers=1)
+    assert not tasks.execute(job_store, job_id, workers=1)  # done: nothing to claim
+    assert records.get_job(job_store, job_id).attempts == 1
+
+
+def test_without_smtp_the_link_is_recorded_for_the_dashboard(job_store):
+    job_id = request(job_store)
+    tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.email_status == "not configured"
+    assert job.link and [j.id for j in records.list_jobs(job_store, "anna")] == [job_id]
+    assert records.list_jobs(job_store, "someone-else") == []
+
+
+def test_a_failing_smtp_server_is_recorded_and_the_export_kept(job_store):
+    job_store.settings = dataclasses.replace(
+        job_store.settings, smtp=SmtpSettings(host="127.0.0.1", port=free_port())
+    )
+    job_id = request(job_store)
+    tasks.execute(job_store, job_id, workers=1)
+    assert records.get_job(job_store, job_id).email_status == "pending"
+    with pytest.raises(OSError):
+        tasks.deliver_link.call_local(job_id)
+    job = records.get_job(job_store, job_id)
+    assert job.email_status == "failed"
+    assert "ConnectionRefusedError" in job.email_error
+    assert job.status is JobStatus.done and records.finished_job_file(job_store, job_id, "anna")
+
+
+def test_a_job_that_fails_says_why(job_store):
+    job_id = request(job_store)
+    with job_store.session() as session:
+        job = session.get(ExportJob, job_id)
+        job.options = {**job.options, "order": "gone"}
+    tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.failed
+    assert "UnknownChoiceError" in job.error and "valid orders: 8492192" in job.error
+    assert not list((job_store.settings.data_dir / "exports").glob(f"{job_id}*"))
+
+
+def test_stale_running_jobs_are_found_for_recovery(job_store):
+    fresh = request(job_store)
+    assert records.claim_job(job_store, fresh)
+    stale = request(job_store)
+    assert records.claim_job(job_store, stale)
+    with job_store.session() as session:
+        session.get(ExportJob, stale).heartbeat_at = records.utcnow() - (records.STALE_AFTER * 2)
+    queued = request(job_store)
+    assert set(records.interrupted_jobs(job_store)) == {stale, queued}
+    assert records.claim_job(job_store, stale)  # a dead worker's job can be taken over
+    assert not records.claim_job(job_store, fresh)  # a live worker's job cannot
