@@ -1,18 +1,29 @@
-"""The served app: `panel serve dashboard/app.py`. A workflow picker and, per workflow, tabs.
+"""The served app: `panel serve dashboard/app.py --plugins dashboard.routes`.
 
-The workflow can be chosen by URL (``?workflow=NAME``) so a link opens it.
+A workflow picker and, per workflow, an Overview and (for admins) the Admin tab. The workflow
+can be chosen by URL (``?workflow=NAME``) so a link opens it.
 """
 
 from __future__ import annotations
 
 import panel as pn
 
-from dashboard.runtime import app_store
+from dashboard.links import LOCAL_USER
+from dashboard.runtime import app_store, is_admin
+from dashboard.ui.admin import AdminTab
 from dashboard.ui.overview import Overview
 
-pn.extension("tabulator", notifications=True)
+pn.extension("tabulator", notifications=True, loading_indicator=True)
 
 TITLE = "Assessment Export Dashboard"
+
+
+def session_user() -> str | None:
+    """The logged-in user; the single local user when the server runs without auth."""
+    if pn.state.user:
+        return pn.state.user
+    auth_configured = bool(pn.config.basic_auth or pn.config.oauth_provider)
+    return None if auth_configured else LOCAL_USER
 
 
 def requested_workflow(names: list[str]) -> str | None:
@@ -24,17 +35,36 @@ def requested_workflow(names: list[str]) -> str | None:
     return names[0] if names else None
 
 
-def build_app() -> pn.template.FastListTemplate:
+def workflow_tabs(store, workflow: str | None, user: str | None) -> pn.Tabs:
+    if not workflow:
+        return pn.Tabs(("Overview", pn.pane.Markdown("No workflow in the store yet.")))
+    tabs = pn.Tabs(("Overview", Overview(store=store, workflow=workflow)), dynamic=True)
+    if is_admin(user, store.settings):
+        tabs.append(("Admin", AdminTab(store=store, workflow=workflow, user=user)))
+    return tabs
+
+
+def build_app() -> pn.template.BootstrapTemplate:
+    from dashboard.jobs.tasks import start_background_work
+
     store = app_store()
+    start_background_work(store)
+    user = session_user()
     names = store.workflow_names()
     picker = pn.widgets.Select(name="Workflow", options=names, value=requested_workflow(names))
     if pn.state.location is not None:
         pn.state.location.sync(picker, {"value": "workflow"})
-    overview = Overview(store=store, workflow=picker.value or "")
-    picker.link(overview, value="workflow")
-    tabs = pn.Tabs(("Overview", overview), dynamic=True)
+    main = pn.Column(workflow_tabs(store, picker.value, user), sizing_mode="stretch_width")
+
+    def switch(event) -> None:
+        main[:] = [workflow_tabs(store, event.new, user)]
+
+    picker.param.watch(switch, "value")
+    sidebar = [picker, pn.pane.Markdown(f"Signed in as **{user or 'nobody'}**")]
     title = f"{TITLE}: {picker.value}" if picker.value else TITLE
-    return pn.template.FastListTemplate(title=title, sidebar=[picker], main=[tabs])
+    # Bootstrap, not Fast: Fast's design loads a web font from a third-party host, and the
+    # page must load with no request beyond this server.
+    return pn.template.BootstrapTemplate(title=title, sidebar=sidebar, main=[main])
 
 
 build_app().servable()

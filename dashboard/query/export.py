@@ -226,6 +226,15 @@ class ExportQuery(param.Parameterized):
                 if progress:
                     progress(done, len(file_ids))
 
+    def rows_of_files(self, file_ids: list[int]) -> pd.DataFrame:
+        """The long rows of a few files (e.g. one image's annotations for a hover)."""
+        filters = self.filters()
+        with ArrowReader(self.store.engine, bulk=False) as reader:
+            stmt = sql.long_rows(filters.scope, file_ids, self.store.dialect)
+            parts = [long_table(batch) for batch in reader.batches(stmt)]
+        table = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
+        return table.to_pandas(types_mapper=pd.ArrowDtype)
+
     def preview(self, n: int = 20) -> pd.DataFrame:
         """The first ``n`` rows of exactly what the download will contain."""
         tables = list(self.tables(limit=n))

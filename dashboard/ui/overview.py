@@ -78,7 +78,7 @@ def _pane(chart: hv.core.Dimensioned) -> pn.pane.HoloViews:
 def summary_numbers(numbers: dict) -> pn.FlexBox:
     indicators = [
         pn.indicators.Number(
-            name=label,
+            label=label,
             value=numbers[key],
             format="{value:,}",
             font_size="22pt",
@@ -107,9 +107,16 @@ def order_chart(frame: pd.DataFrame, measure: str) -> pn.viewable.Viewable:
         bars.opts(
             stacked=True,
             legend_position="top_right",
+            legend_opts={"orientation": "horizontal"},
+            ylim=(0, _headroom(frame.groupby("workflow_order")[measure].sum().max())),
             **_plot_options(title, "Workflow order", measure.capitalize()),
         )
     )
+
+
+def _headroom(highest: int) -> float:
+    """A y-axis top that leaves room for a legend inside the plot, above the highest bar."""
+    return max(highest, 1) * 1.3
 
 
 def _others(measure: str) -> list[hv.Dimension]:
@@ -132,7 +139,6 @@ def time_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
         points = pd.DataFrame({"day": days, "assessments": table[kind].to_numpy()})
         style = dict(color=STAGE_COLOURS[kind], hover_tooltips=_day_tooltips(kind))
         parts.append(hv.Curve(points, "day", "assessments", label=kind).opts(**style))
-        parts.append(hv.Scatter(points, "day", "assessments", label=kind).opts(size=5, **style))
     return _pane(
         hv.Overlay(parts).opts(
             legend_position="top_left", **_plot_options(title, "Day (UTC)", "Assessments")
@@ -190,6 +196,7 @@ def confidence_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
     overlay = hv.Overlay(histograms)
     return _pane(
         overlay.opts(
+            xlim=(0, 1),
             legend_position="top_left",
             **_plot_options(title, "Location confidence", "Annotations"),
         )
@@ -216,6 +223,8 @@ def changes_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
             stacked=True,
             cmap=CHANGE_COLOURS,
             legend_position="top_right",
+            legend_opts={"orientation": "horizontal"},
+            ylim=(0, _headroom(frame.groupby("object_class")["count"].sum().max())),
             **_plot_options(title, "Object class", "Annotations"),
         )
     )
@@ -238,18 +247,28 @@ class Overview(pn.viewable.Viewer):
         doc="Assessments the class distribution counts.",
     )
 
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._scope_picker = pn.widgets.RadioButtonGroup.from_param(
+            self.param.class_scope, color="light", margin=(5, 10)
+        )
+        self._classes = pn.Column(sizing_mode="stretch_width")  # redrawn on a scope change
+        self._charted = False  # whether the current workflow has charts
+        self._layout = pn.Column(self._content, sizing_mode="stretch_width")
+
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self._content, sizing_mode="stretch_width")
+        return self._layout
 
     @param.depends("workflow")
     def _content(self) -> pn.viewable.Viewable:
+        self._charted = False
         if not self.workflow:
             return pn.pane.Markdown("No workflow in the store yet.")
         try:
             numbers = data.summary(self.store, self.workflow)
         except UnknownWorkflowError as error:
             return pn.pane.Alert(str(error), alert_type="warning")
-        header = pn.pane.Markdown(f"## {self.workflow}", margin=(0, 10))
+        header = pn.pane.Markdown(f"## {self.workflow}", disable_anchors=True, margin=(0, 10))
         if not numbers["files"]:
             return pn.Column(
                 header,
@@ -260,10 +279,10 @@ class Overview(pn.viewable.Viewer):
                 ),
                 sizing_mode="stretch_width",
             )
+        self._charted = True
+        self._draw_classes()
         orders = data.files_by_order_and_source(self.store, self.workflow)
-        scope_picker = pn.widgets.RadioButtonGroup.from_param(
-            self.param.class_scope, button_type="light", margin=(5, 10)
-        )
+        changes = data.human_changes(self.store, self.workflow)
         row = dict(sizing_mode="stretch_width")
         return pn.Column(
             header,
@@ -271,19 +290,16 @@ class Overview(pn.viewable.Viewer):
             pn.Row(order_chart(orders, "files"), order_chart(orders, "assessments"), **row),
             pn.Row(time_chart(data.assessments_over_time(self.store, self.workflow)), **row),
             pn.Row(
-                pn.Column(scope_picker, self._classes, _note(LATEST_RULE), **row),
+                pn.Column(self._scope_picker, self._classes, _note(LATEST_RULE), **row),
                 pn.Column(confidence_chart(data.confidences(self.store, self.workflow)), **row),
                 **row,
             ),
-            self._changes(),
+            pn.Column(changes_chart(changes), _note(CHANGES_NOTE), **row),
             sizing_mode="stretch_width",
         )
 
-    @param.depends("class_scope")
-    def _classes(self) -> pn.viewable.Viewable:
-        frame = data.class_distribution(self.store, self.workflow, self.class_scope)
-        return class_chart(frame, Scope(self.class_scope))
-
-    def _changes(self) -> pn.viewable.Viewable:
-        frame = data.human_changes(self.store, self.workflow)
-        return pn.Column(changes_chart(frame), _note(CHANGES_NOTE), sizing_mode="stretch_width")
+    @param.depends("class_scope", watch=True)
+    def _draw_classes(self) -> None:
+        if self._charted:
+            frame = data.class_distribution(self.store, self.workflow, self.class_scope)
+            self._classes.objects = [class_chart(frame, Scope(self.class_scope))]

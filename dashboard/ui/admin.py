@@ -1,0 +1,253 @@
+"""The Admin tab: the Export panel on the left, the live preview on the right, recent jobs.
+
+Widgets carry SPEC section 3's labels; the preview and the download both come from the one
+``ExportQuery`` the widgets edit. Downloads are plain HTTP links to the streaming route.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import panel as pn
+import param
+
+from dashboard.config import Settings
+from dashboard.errors import AssessError
+from dashboard.jobs import records
+from dashboard.links import download_url, sign
+from dashboard.query.export import ExportQuery
+from dashboard.query.options import (
+    ACTION_LABELS,
+    HELP,
+    LATEST_RULE,
+    LAYOUT_LABELS,
+    SCOPE_LABELS,
+    Layout,
+    Scope,
+)
+from dashboard.store.db import Store
+from dashboard.store.models import JobStatus
+from dashboard.ui.preview import counts_line, preview_body
+
+LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+BUTTON_STYLE = (
+    "display:inline-block;padding:8px 18px;border-radius:4px;background:#0072b5;color:white;"
+    "font-weight:600;text-decoration:none;"
+)
+
+
+def _help(text: str) -> pn.pane.Markdown:
+    return pn.pane.Markdown(text, styles={"font-size": "12px", "color": "#555"}, margin=(0, 10))
+
+
+class AdminTab(pn.viewable.Viewer):
+    """One workflow's export options, preview, download button and jobs, for one user."""
+
+    store = param.ClassSelector(class_=Store)
+    workflow = param.String()
+    user = param.String()
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.settings = self.store.settings or Settings.from_env()
+        self.query = ExportQuery(self.store, workflow=self.workflow)
+        self.scope = pn.widgets.RadioBoxGroup(
+            name="Assessments",
+            options={SCOPE_LABELS[s]: s.value for s in (Scope.all, Scope.latest)},
+            value=Scope.latest.value,
+        )
+        self.layout = pn.widgets.RadioBoxGroup(
+            name="Layout", options={LAYOUT_LABELS[x]: x.value for x in Layout}, value="long"
+        )
+        self.data_source = pn.widgets.Select(name="Data Source")
+        self.order = pn.widgets.Select(name="Order")
+        self.format = pn.widgets.RadioButtonGroup(
+            name="Format", options={"CSV": "csv", "Parquet": "parquet"}, value="csv"
+        )
+        self.safe = pn.widgets.Checkbox(
+            name="Spreadsheet safety (prefix ' to cells a spreadsheet would run)", value=True
+        )
+        self.email = pn.widgets.TextInput(
+            name="Email the link to",
+            value=self.user if EMAIL.match(self.user) else "",
+            placeholder="you@example.com (optional)",
+        )
+        self.request = pn.widgets.Button(
+            name=ACTION_LABELS[Layout.annotated], button_type="primary"
+        )
+        self.request.on_click(self._request_annotated)
+        self.action = pn.Column(sizing_mode="stretch_width")
+        self.summary = pn.pane.Markdown(sizing_mode="stretch_width", name="preview-counts")
+        self.body = pn.Column(sizing_mode="stretch_width")
+        self.jobs = pn.Column(sizing_mode="stretch_width")
+        self._poller = None
+        self._fill_choices()
+        for widget in (self.scope, self.layout, self.data_source, self.order, self.format,
+                       self.safe):  # fmt: skip
+            widget.param.watch(self._on_change, "value")
+        self._on_change()
+        self._refresh_jobs()
+
+    # -- options ----------------------------------------------------------------------------
+
+    def _fill_choices(self) -> None:
+        choices = self.query.choices()
+        self.data_source.options = {"": "", **{name: name for name in choices.data_sources}}
+        self.order.options = {"": "", **{name: name for name in choices.orders}}
+
+    def _apply(self) -> None:
+        self.query.param.update(
+            scope=Scope(self.scope.value),
+            layout=Layout(self.layout.value),
+            data_source=self.data_source.value or None,
+            order=self.order.value or None,
+            format=self.format.value,
+            spreadsheet_safe=self.safe.value,
+        )
+
+    def _on_change(self, *_events) -> None:
+        self._apply()
+        layout = Layout(self.query.layout)
+        self.format.disabled = self.safe.disabled = not layout.is_table
+        with self.body.param.update(loading=True):
+            try:
+                counts = self.query.counts()
+                self.summary.object = counts_line(self.query, counts)
+                self.body[:] = [preview_body(self.query)]
+            except AssessError as exc:
+                self.summary.object = f"**{html.escape(str(exc))}**"
+                self.body[:] = []
+        self.action[:] = [self._action()]
+
+    # -- the action button ------------------------------------------------------------------
+
+    def _action(self) -> pn.viewable.Viewable:
+        layout = Layout(self.query.layout)
+        if layout is Layout.annotated:
+            ready = self.query.order is not None
+            self.request.disabled = not ready
+            reason = (
+                ""
+                if ready
+                else "Choose a workflow order first: Annotated Files are drawn per order."
+            )
+            return pn.Column(
+                self.email,
+                self.request,
+                _help(reason or "Built in the background; you get the link here and by email."),
+            )
+        token = sign(
+            self.settings.secret(),
+            self.user,
+            {"kind": "export", "options": self.query.options()},
+            lifetime=LINK_LIFETIME,
+        )
+        href = download_url("", token)
+        label = ACTION_LABELS[layout]
+        return pn.pane.HTML(
+            f'<a id="export-download" href="{html.escape(href)}" style="{BUTTON_STYLE}" '
+            f'download="{html.escape(self.query.filename())}">{label}</a>',
+            name="export-download",
+        )
+
+    def _request_annotated(self, _event) -> None:
+        from dashboard.jobs.tasks import request_annotated_export
+
+        email = self.email.value.strip()
+        if email and not EMAIL.match(email):
+            pn.state.notifications and pn.state.notifications.error(f"{email!r} is no email")
+            return
+        try:
+            request_annotated_export(self.store, self.query, self.user, email or None)
+        except AssessError as exc:
+            if pn.state.notifications:
+                pn.state.notifications.error(str(exc))
+            return
+        if pn.state.notifications:
+            pn.state.notifications.info("Annotated files requested: see Recent jobs below.")
+        self._refresh_jobs()
+
+    # -- recent jobs ------------------------------------------------------------------------
+
+    def _refresh_jobs(self) -> None:
+        jobs = records.list_jobs(self.store, self.user)
+        rows = []
+        for job in jobs:
+            progress = f"{job.done}/{job.total}" if job.total else "-"
+            link = (
+                f'<a href="{html.escape(job.link)}" target="_blank">{html.escape(job.filename)}</a>'
+                if job.status is JobStatus.done and job.link
+                else ""
+            )
+            rows.append(
+                {
+                    "requested": f"{job.created_at:%Y-%m-%d %H:%M:%S}",
+                    "workflow order": job.options.get("order") or "",
+                    "assessments": job.options.get("scope", ""),
+                    "status": str(job.status),
+                    "progress": progress,
+                    "download": link or (job.error or ""),
+                    "email": job.email_status,
+                }
+            )
+        frame = pd.DataFrame(
+            rows,
+            columns=["requested", "workflow order", "assessments", "status", "progress",
+                     "download", "email"],
+        )  # fmt: skip
+        table = pn.widgets.Tabulator(
+            frame,
+            disabled=True,
+            show_index=False,
+            formatters={"download": {"type": "html"}},
+            sizing_mode="stretch_width",
+            name="recent-jobs",
+        )
+        self.jobs[:] = [pn.pane.Markdown("### Recent jobs"), table] if rows else []
+        active = any(job.status in (JobStatus.queued, JobStatus.running) for job in jobs)
+        if active and self._poller is None and pn.state.curdoc is not None:
+            self._poller = pn.state.add_periodic_callback(self._refresh_jobs, period=1000)
+        elif not active and self._poller is not None:
+            self._poller.stop()
+            self._poller = None
+            self._notify_finished(jobs)
+
+    def _notify_finished(self, jobs) -> None:
+        if pn.state.notifications and jobs:
+            latest = jobs[0]
+            if latest.status is JobStatus.done:
+                pn.state.notifications.success(f"Ready: {latest.filename}", duration=8000)
+            elif latest.status is JobStatus.failed:
+                pn.state.notifications.error(f"Export failed: {latest.error}")
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        export = pn.Column(
+            pn.pane.Markdown("## Export"),
+            pn.pane.Markdown("**Assessments**"),
+            self.scope,
+            _help(HELP["scope"] + " " + LATEST_RULE),
+            pn.pane.Markdown("**Layout**"),
+            self.layout,
+            _help(HELP["layout"]),
+            self.data_source,
+            _help(HELP["data_source"]),
+            self.order,
+            _help(HELP["order"]),
+            pn.Card(self.format, self.safe, title="Advanced", collapsed=True),
+            self.action,
+            width=360,
+            name="export-panel",
+        )
+        preview = pn.Column(
+            pn.pane.Markdown("## Preview"),
+            self.summary,
+            self.body,
+            self.jobs,
+            sizing_mode="stretch_width",
+        )
+        return pn.Row(export, preview, sizing_mode="stretch_width")
