@@ -21,15 +21,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(env: dict[str, str], timeout: float = 90, port: int | None = None):
-    """`panel serve dashboard/app.py` on a free port; yields the base URL."""
+def served_app(
+    env: dict[str, str],
+    timeout: float = 90,
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+):
+    """`panel serve dashboard/app.py` on a free port; yields the base URL.
+
+    ``extra_args`` go to panel serve (e.g. ``--basic-auth``, ``--cookie-secret``)."""
     port = port or free_port()
     command = [
         sys.executable, "-m", "panel", "serve", "dashboard/app.py",
         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*",
     ]  # fmt: skip
-    if (ROOT / "dashboard" / "routes.py").exists():
-        command += ["--plugins", "dashboard.routes"]
+    command += ["--plugins", "dashboard.routes", *extra_args]
     log_path = Path(env["ASSESS_DATA_DIR"]) / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
