@@ -51,7 +51,7 @@ def build_app() -> pn.template.BootstrapTemplate:
     start_background_work(store)
     user = session_user()
     names = store.workflow_names()
-    picker = pn.widgets.Select(name="Workflow", options=names, value=requested_workflow(names))
+    picker = pn.widgets.Select(label="Workflow", options=names, value=requested_workflow(names))
     if pn.state.location is not None:
         pn.state.location.sync(picker, {"value": "workflow"})
     main = pn.Column(workflow_tabs(store, picker.value, user), sizing_mode="stretch_width")

@@ -44,6 +44,7 @@ from dashboard.store.models import Case, DataFile, DataSource, WorkflowOrder
 CHUNK_FILES = (16, 128, 1024)
 
 Progress = Callable[[int, int], None]
+ZIP_MEMBER_OVERHEAD = 200  # bytes per member: headers, central directory, manifest entry
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Counts:
     annotations: int
     attribute_values: int
     rows: int  # rows of the chosen layout (long or wide); members for the file layouts
+    file_bytes: int  # original bytes of the files in scope
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,13 @@ class ExportQuery(param.Parameterized):
             else row.assessments + row.files_without_assessment,
         }[Layout(self.layout)]
         return Counts(
-            row.files, row.assessments, row.entities, row.annotations, row.attribute_values, rows
+            row.files,
+            row.assessments,
+            row.entities,
+            row.annotations,
+            row.attribute_values,
+            rows,
+            int(row.file_bytes or 0),
         )
 
     # -- the shared code path ---------------------------------------------------------------
@@ -235,9 +243,9 @@ class ExportQuery(param.Parameterized):
         table = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
         return table.to_pandas(types_mapper=pd.ArrowDtype)
 
-    def preview(self, n: int = 20) -> pd.DataFrame:
+    def preview(self, n: int = 20, sample: list[pa.Table] | None = None) -> pd.DataFrame:
         """The first ``n`` rows of exactly what the download will contain."""
-        tables = list(self.tables(limit=n))
+        tables = self.sample(n) if sample is None else sample
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
         return table.to_pandas(types_mapper=pd.ArrowDtype)
 
@@ -373,10 +381,17 @@ class ExportQuery(param.Parameterized):
             return self.write_parquet(target, progress)
         return self.write_csv(target, progress)
 
-    def estimated_bytes(self, counts: Counts | None = None, sample_rows: int = 200) -> int:
-        """Output size estimated from the exact bytes of the first rows."""
+    def sample(self, n: int = 200) -> list[pa.Table]:
+        """The first ``n`` rows as Arrow tables: what the preview shows and sizes from."""
+        return list(self.tables(limit=n))
+
+    def estimated_bytes(self, counts: Counts | None = None, sample: list | None = None) -> int:
+        """The download's size: tables from the exact bytes of the first rows, archives from
+        the files' bytes plus ZIP overhead (for Annotated Files the drawn size differs)."""
         counts = counts or self.counts()
-        sample = list(self.tables(limit=sample_rows))
+        if not Layout(self.layout).is_table:
+            return counts.file_bytes + ZIP_MEMBER_OVERHEAD * counts.rows
+        sample = self.sample() if sample is None else sample
         rows = sum(table.num_rows for table in sample)
         buffer = io.BytesIO()
         write_csv(sample, buffer, self.schema)

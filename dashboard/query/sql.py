@@ -276,8 +276,10 @@ def counts(filters: Filters) -> Select:
         .where(f.c.id.in_(files), ~select(a.c.id).where(a.c.data_file_id == f.c.id).exists())
         .scalar_subquery()
     )
+    file_bytes = select(func.sum(f.c.byte_size)).where(f.c.id.in_(files)).scalar_subquery()
     return select(
         select(func.count()).select_from(files.subquery("files")).scalar_subquery().label("files"),
+        file_bytes.label("file_bytes"),
         unassessed.label("files_without_assessment"),
         select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
         entities.label("entities"),

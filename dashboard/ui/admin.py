@@ -29,7 +29,7 @@ from dashboard.query.options import (
 )
 from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
-from dashboard.ui.preview import counts_line, preview_body
+from dashboard.ui.preview import preview
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -55,28 +55,28 @@ class AdminTab(pn.viewable.Viewer):
         self.settings = self.store.settings or Settings.from_env()
         self.query = ExportQuery(self.store, workflow=self.workflow)
         self.scope = pn.widgets.RadioBoxGroup(
-            name="Assessments",
+            label="Assessments",
             options={SCOPE_LABELS[s]: s.value for s in (Scope.all, Scope.latest)},
             value=Scope.latest.value,
         )
         self.layout = pn.widgets.RadioBoxGroup(
-            name="Layout", options={LAYOUT_LABELS[x]: x.value for x in Layout}, value="long"
+            label="Layout", options={LAYOUT_LABELS[x]: x.value for x in Layout}, value="long"
         )
-        self.data_source = pn.widgets.Select(name="Data Source")
-        self.order = pn.widgets.Select(name="Order")
+        self.data_source = pn.widgets.Select(label="Data Source")
+        self.order = pn.widgets.Select(label="Order")
         self.format = pn.widgets.RadioButtonGroup(
-            name="Format", options={"CSV": "csv", "Parquet": "parquet"}, value="csv"
+            label="Format", options={"CSV": "csv", "Parquet": "parquet"}, value="csv"
         )
         self.safe = pn.widgets.Checkbox(
-            name="Spreadsheet safety (prefix ' to cells a spreadsheet would run)", value=True
+            label="Spreadsheet safety (prefix ' to cells a spreadsheet would run)", value=True
         )
         self.email = pn.widgets.TextInput(
-            name="Email the link to",
+            label="Email the link to",
             value=self.user if EMAIL.match(self.user) else "",
             placeholder="you@example.com (optional)",
         )
         self.request = pn.widgets.Button(
-            name=ACTION_LABELS[Layout.annotated], button_type="primary"
+            label=ACTION_LABELS[Layout.annotated], color="primary"
         )
         self.request.on_click(self._request_annotated)
         self.action = pn.Column(sizing_mode="stretch_width")
@@ -97,6 +97,7 @@ class AdminTab(pn.viewable.Viewer):
         choices = self.query.choices()
         self.data_source.options = {"": "", **{name: name for name in choices.data_sources}}
         self.order.options = {"": "", **{name: name for name in choices.orders}}
+        self.data_source.value = self.order.value = ""  # blank: all
 
     def _apply(self) -> None:
         self.query.param.update(
@@ -114,9 +115,9 @@ class AdminTab(pn.viewable.Viewer):
         self.format.disabled = self.safe.disabled = not layout.is_table
         with self.body.param.update(loading=True):
             try:
-                counts = self.query.counts()
-                self.summary.object = counts_line(self.query, counts)
-                self.body[:] = [preview_body(self.query)]
+                summary, body = preview(self.query)
+                self.summary.object = summary
+                self.body[:] = [body]
             except AssessError as exc:
                 self.summary.object = f"**{html.escape(str(exc))}**"
                 self.body[:] = []
@@ -204,7 +205,7 @@ class AdminTab(pn.viewable.Viewer):
             show_index=False,
             formatters={"download": {"type": "html"}},
             sizing_mode="stretch_width",
-            name="recent-jobs",
+            css_classes=["recent-jobs"],
         )
         self.jobs[:] = [pn.pane.Markdown("### Recent jobs"), table] if rows else []
         active = any(job.status in (JobStatus.queued, JobStatus.running) for job in jobs)

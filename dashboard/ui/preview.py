@@ -20,6 +20,8 @@ from dashboard.query.export import Counts, ExportQuery
 from dashboard.query.options import Layout
 from dashboard.store.geometry import parse_wkt
 
+hv.extension("bokeh", logo=False)
+
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
 GALLERY_IMAGES = 6
 THUMBNAIL = 320
@@ -33,7 +35,7 @@ def human_bytes(size: float) -> str:
     return f"{size:,.1f} TB"
 
 
-def counts_line(query: ExportQuery, counts: Counts) -> str:
+def counts_line(query: ExportQuery, counts: Counts, size: int) -> str:
     layout = Layout(query.layout)
     what = {
         Layout.long: "rows",
@@ -41,10 +43,6 @@ def counts_line(query: ExportQuery, counts: Counts) -> str:
         Layout.files: "files in the ZIP",
         Layout.annotated: "drawn images in the ZIP",
     }[layout]
-    if layout.is_table:
-        size = query.estimated_bytes(counts)
-    else:
-        size = sum(r.byte_size for r in query.file_records())
     return (
         f"**{counts.rows:,} {what}** · estimated size {human_bytes(size)}  \n"
         f"{counts.files:,} files · {counts.assessments:,} assessments · "
@@ -53,8 +51,8 @@ def counts_line(query: ExportQuery, counts: Counts) -> str:
     )
 
 
-def table_preview(query: ExportQuery) -> pn.widgets.Tabulator:
-    frame = query.preview(PREVIEW_ROWS).astype(object).where(lambda f: f.notna(), "")
+def table_preview(query: ExportQuery, sample) -> pn.widgets.Tabulator:
+    frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
     return pn.widgets.Tabulator(
         frame,
         pagination="remote",
@@ -62,7 +60,7 @@ def table_preview(query: ExportQuery) -> pn.widgets.Tabulator:
         disabled=True,
         show_index=False,
         sizing_mode="stretch_width",
-        name="preview-table",
+        css_classes=["preview-table"],
     )
 
 
@@ -78,7 +76,7 @@ def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
         disabled=True,
         show_index=False,
         sizing_mode="stretch_width",
-        name="preview-members",
+        css_classes=["preview-members"],
     )
 
 
@@ -210,10 +208,13 @@ def _annotation_details(query: ExportQuery, item) -> dict[str, dict[str, str]]:
     }
 
 
-def preview_body(query: ExportQuery) -> pn.viewable.Viewable:
+def preview(query: ExportQuery) -> tuple[str, pn.viewable.Viewable]:
+    """The counts line and the body of the preview for the query's current options."""
+    counts = query.counts()
     layout = Layout(query.layout)
     if layout.is_table:
-        return table_preview(query)
-    if layout is Layout.files:
-        return members_preview(query)
-    return annotated_preview(query)
+        sample = query.sample(PREVIEW_ROWS)
+        size = query.estimated_bytes(counts, sample)
+        return counts_line(query, counts, size), table_preview(query, sample)
+    body = members_preview(query) if layout is Layout.files else annotated_preview(query)
+    return counts_line(query, counts, query.estimated_bytes(counts)), body

@@ -1,0 +1,90 @@
+"""The Admin tab without a browser: widgets drive the query, the preview shows its counts,
+the button is a signed link for the user, Annotated Files waits for an order."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qs, unquote, urlparse
+
+from dashboard.links import verify
+from dashboard.query.export import ExportQuery
+from dashboard.ui.admin import AdminTab
+
+
+def tab_for(store) -> AdminTab:
+    return AdminTab(store=store, workflow="harbour", user="local")
+
+
+def href(tab: AdminTab) -> str:
+    [pane] = tab.action.objects
+    return html.unescape(re.search(r'href="([^"]+)"', pane.object).group(1))
+
+
+def test_defaults_match_spec_and_preview_the_latest_long_table(hand_store):
+    tab = tab_for(hand_store)
+    assert (tab.scope.value, tab.layout.value) == ("latest", "long")
+    assert (tab.data_source.value, tab.order.value) == ("", "")
+    assert list(tab.scope.options) == ["All Assessments", "Latest Assessments"]
+    assert list(tab.layout.options) == [
+        "Attribute Values and Confidences",
+        "Annotations",
+        "Files",
+        "Annotated Files (select workflow order)",
+    ]
+    expected = ExportQuery(hand_store, workflow="harbour").counts()
+    assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
+    [table] = tab.body.objects
+    assert len(table.value) == expected.rows
+    assert "Export CSV" in tab.action.objects[0].object
+
+
+def test_every_option_change_updates_the_preview_to_the_query_counts(hand_store):
+    tab = tab_for(hand_store)
+    changes = [
+        ("scope", "all", {"scope": "all"}),
+        ("layout", "wide", {"layout": "wide"}),
+        ("data_source", "cam-1", {"data_source": "cam-1"}),
+        ("order", "8492192", {"order": "8492192"}),
+        ("data_source", "", {"data_source": None}),
+        ("layout", "files", {"layout": "files"}),
+    ]
+    options = {"workflow": "harbour"}
+    for widget, value, option in changes:
+        getattr(tab, widget).value = value
+        options.update(option)
+        rows = ExportQuery(hand_store, **options).counts().rows
+        assert tab.summary.object.startswith(f"**{rows:,} "), (widget, value, tab.summary.object)
+    assert "Download ZIP" in tab.action.objects[0].object
+
+
+def test_the_download_link_is_signed_for_the_user_with_the_options(hand_store):
+    tab = tab_for(hand_store)
+    tab.layout.value = "wide"
+    tab.format.value = "parquet"
+    token = unquote(parse_qs(urlparse(href(tab)).query)["token"][0])
+    grant = verify(hand_store.settings.secret(), token, "local")
+    assert grant.target == {
+        "kind": "export",
+        "options": {
+            "workflow": "harbour",
+            "scope": "latest",
+            "layout": "wide",
+            "data_source": None,
+            "order": None,
+            "format": "parquet",
+            "spreadsheet_safe": True,
+        },
+    }
+
+
+def test_annotated_files_wait_for_an_order(hand_store):
+    tab = tab_for(hand_store)
+    tab.layout.value = "annotated"
+    assert tab.request.disabled
+    assert "needs a workflow order" in tab.summary.object
+    reason = tab.action.objects[0].objects[-1].object
+    assert reason.startswith("Choose a workflow order first")
+    tab.order.value = "8492192"
+    assert not tab.request.disabled
+    assert tab.summary.object.startswith("**2 drawn images in the ZIP**")
