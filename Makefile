@@ -20,8 +20,8 @@ serve: setup
 		--allow-websocket-origin="*" --index app
 
 lint: setup
-	$(BIN)/ruff check dashboard tests bench
-	$(BIN)/ruff format --check dashboard tests bench
+	$(BIN)/ruff check dashboard tests bench notebooks
+	$(BIN)/ruff format --check dashboard tests bench notebooks
 
 test: lint
 	$(BIN)/pytest
