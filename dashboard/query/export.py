@@ -45,6 +45,8 @@ CHUNK_FILES = (16, 128, 1024)
 
 Progress = Callable[[int, int], None]
 ZIP_MEMBER_OVERHEAD = 200  # bytes per member: headers, central directory, manifest entry
+COUNTS_CACHE_SIZE = 256
+_COUNTS_CACHE: dict = {}  # (database, filters, data version) -> counts row
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,16 @@ class ExportQuery(param.Parameterized):
     # -- counts -----------------------------------------------------------------------------
 
     def counts(self) -> Counts:
+        """What the export holds; cached until data is added to the store."""
         filters = self.filters()
-        with self.store.engine.connect() as connection:
-            row = connection.execute(sql.counts(filters)).one()
+        key = (self.store.db_url, filters, self.store.data_version())
+        row = _COUNTS_CACHE.get(key)
+        if row is None:
+            with self.store.engine.connect() as connection:
+                row = connection.execute(sql.counts(filters)).one()
+            _COUNTS_CACHE[key] = row
+            while len(_COUNTS_CACHE) > COUNTS_CACHE_SIZE:
+                _COUNTS_CACHE.pop(next(iter(_COUNTS_CACHE)))
         rows = {
             Layout.long: 2 * row.annotations + row.attribute_values,
             Layout.wide: row.annotations + row.bare_entities,

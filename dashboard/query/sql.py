@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -240,17 +241,17 @@ def counts(filters: Filters) -> Select:
         .select_from(v.join(scoped, v.c.assessment_id == scoped.c.id))
         .scalar_subquery()
     )
+    # An annotation-level value shares its annotation's entity and assessment (the writer
+    # enforces it), so entity-level values are the only ones that can add an entity or an
+    # (assessment, entity) pair without an annotation.
+    entity_level = and_(v.c.assessment_id == scoped.c.id, v.c.annotation_id.is_(None))
     entities = (
         select(func.count())
         .select_from(
-            union_all(
+            union(
                 select(n.c.entity_id).join(scoped, n.c.assessment_id == scoped.c.id),
-                select(v.c.entity_id).join(scoped, v.c.assessment_id == scoped.c.id),
-            )
-            .subquery("entity_ids")
-            .select()
-            .distinct()
-            .subquery("distinct_entities")
+                select(v.c.entity_id).join(scoped, entity_level),
+            ).subquery("entity_ids")
         )
         .scalar_subquery()
     )
@@ -259,7 +260,7 @@ def counts(filters: Filters) -> Select:
         select(func.count())
         .select_from(
             select(v.c.assessment_id, v.c.entity_id)
-            .join(scoped, v.c.assessment_id == scoped.c.id)
+            .join(scoped, entity_level)
             .where(
                 ~select(n.c.id)
                 .where(and_(n.c.assessment_id == v.c.assessment_id, n.c.entity_id == v.c.entity_id))

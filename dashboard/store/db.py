@@ -8,13 +8,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
 from dashboard.errors import UnknownWorkflowError
 from dashboard.store.files import FileStorage
-from dashboard.store.models import Workflow
+from dashboard.store.models import Annotation, Assessment, AttributeValue, DataFile, Workflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -84,6 +84,30 @@ class Store:
     def workflow_names(self) -> list[str]:
         with self.session() as session:
             return list(session.scalars(select(Workflow.name).order_by(Workflow.name)))
+
+    def data_version(self) -> tuple:
+        """Changes whenever data is added: the newest ids of the growing tables.
+
+        Data is append-only (imports and reviews add assessments, never rewrite them), so
+        this is a cheap, sound key for caching aggregates such as export counts.
+        """
+        with self.engine.connect() as connection:
+            return tuple(
+                connection.execute(
+                    select(
+                        *(
+                            select(func.max(table.id)).scalar_subquery()
+                            for table in (
+                                Workflow,
+                                DataFile,
+                                Assessment,
+                                Annotation,
+                                AttributeValue,
+                            )
+                        )
+                    )
+                ).one()
+            )
 
     def is_empty(self) -> bool:
         return not self.workflow_names()

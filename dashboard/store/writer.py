@@ -359,6 +359,14 @@ def add_value(
     if confidence is not None and not 0 <= confidence <= 1:
         raise InvalidValueError(f"confidence must be between 0 and 1, got {confidence}")
     text = canonical_value(definition, value)  # checked before anything is added
+    if annotation is not None and (
+        annotation.assessment_id != assessment.id or annotation.entity_id != str(entity_id)
+    ):
+        # Exports rely on it: an annotation's values are of its entity and its assessment.
+        raise InvalidValueError(
+            f"a value of annotation {annotation.id} must be of its entity "
+            f"{annotation.entity_id} in its assessment {annotation.assessment_id}"
+        )
     attribute_value = AttributeValue(
         assessment=assessment,
         entity_id=entity(session, taxonomy.workflow, entity_id),

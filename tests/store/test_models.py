@@ -699,3 +699,28 @@ def test_a_refused_annotation_or_value_adds_no_entity_to_the_session(store, worl
         with pytest.raises(InvalidValueError):
             writer.add_value(s, tax, assessment, E2, "crew", "many")
     assert counts(store)["entity"] == 1
+
+
+def test_a_value_of_an_annotation_must_be_of_its_entity_and_assessment(store):
+    from datetime import datetime
+
+    from dashboard.errors import InvalidValueError
+    from dashboard.store import writer
+    from tests.hand_workflow import image_bytes
+
+    with store.session() as s:
+        wf = writer.create_workflow(s, "consistency", ["car"], [("note", "string")])
+        tax = writer.Taxonomy(wf)
+        file = writer.add_file(
+            s, store.files, writer.case(s, wf, "1"), writer.data_source(s, "d"), "a.png",
+            image_bytes(4, 4, "PNG"),
+        )  # fmt: skip
+        first = writer.add_assessment(s, file, "m", "machine", "m@1", datetime(2026, 1, 1))
+        second = writer.add_assessment(s, file, "h", "human", "h", datetime(2026, 1, 2))
+        annotation = writer.add_annotation(s, tax, first, None, "car", "POINT (1 1)")
+        other_entity = writer.entity(s, wf)
+        with pytest.raises(InvalidValueError, match="must be of its entity"):
+            writer.add_value(s, tax, first, other_entity, "note", "x", None, annotation)
+        with pytest.raises(InvalidValueError, match="in its assessment"):
+            writer.add_value(s, tax, second, annotation.entity_id, "note", "x", None, annotation)
+        writer.add_value(s, tax, first, annotation.entity_id, "note", "ok", None, annotation)
