@@ -6,8 +6,8 @@ Server side: the Admin tab (dashboard.ui.admin.AdminTab) is built in this proces
 option is changed through its widget; the time is the widget's whole callback: counts, the
 first rows, the estimated size and the new Tabulator (what a user waits for, minus the
 network). Cold: the first time a combination of options is shown; warm: again later (counts
-are cached until data is added). Measured on the demo workflow (240 files) and on a generated workflow of --rows
-long rows (bench/generate.py).
+are cached until data is added). Measured on the demo workflow (240 files) and on a
+generated workflow of --rows long rows (bench/generate.py).
 Browser: the app is served (`panel serve`), Chromium (Playwright) opens it, clicks the Admin
 tab and changes options; the time runs from the change to the new count in the page. Also the
 first paint: from opening the page to the Admin tab's counts being shown.
