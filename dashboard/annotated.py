@@ -24,7 +24,7 @@ from dashboard.archive import (
     unique_names,
 )
 from dashboard.drawing import Overlay, UndecodableImageError, draw_annotations
-from dashboard.errors import MissingImageError
+from dashboard.errors import InvalidGeometryError, MissingImageError
 from dashboard.query.records import FileRecord
 from dashboard.store.files import FileStorage
 
@@ -75,7 +75,7 @@ def _result(entry) -> tuple[AnnotatedItem, bytes | None, Exception | None]:
         return item, None, error
     try:
         return item, future.result()[0], None
-    except UndecodableImageError as exc:
+    except (UndecodableImageError, InvalidGeometryError) as exc:
         return item, None, exc
 
 
