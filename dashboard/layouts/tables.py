@@ -138,10 +138,10 @@ def spreadsheet_safe(table: pa.Table) -> pa.Table:
         if field.type != pa.string():
             continue
         column = table.column(index)
-        risky = pc.and_kleene(
-            pc.match_substring_regex(column, _TRIGGER),
-            pc.invert(pc.match_substring_regex(column, _NUMBER)),
-        )
+        trigger = pc.match_substring_regex(column, _TRIGGER)
+        if not pc.any(trigger).as_py():
+            continue  # most columns: no cell starts with a trigger, no number test needed
+        risky = pc.and_kleene(trigger, pc.invert(pc.match_substring_regex(column, _NUMBER)))
         if pc.any(risky).as_py():
             escaped = pc.binary_join_element_wise("'", column, "")
             table = table.set_column(index, field, pc.if_else(risky, escaped, column))

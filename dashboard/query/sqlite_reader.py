@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 import sys
 
+BATCH_ROWS = "65536"
+
 
 def _read_exact(stream, size: int) -> bytes | None:
     data = b""
@@ -37,6 +39,9 @@ def serve(database: str) -> None:
             sql = _read_exact(stdin, struct.unpack(">I", header)[0]).decode("utf-8")
             cursor = connection.cursor()
             try:
+                # Big batches: fewer, larger tables downstream, and column types are inferred
+                # from more rows (the driver infers them from the first batch).
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": BATCH_ROWS})
                 cursor.execute(sql)
                 reader = cursor.fetch_record_batch()
                 stdout.write(b"K")
