@@ -75,9 +75,7 @@ class AdminTab(pn.viewable.Viewer):
             value=self.user if EMAIL.match(self.user) else "",
             placeholder="you@example.com (optional)",
         )
-        self.request = pn.widgets.Button(
-            label=ACTION_LABELS[Layout.annotated], color="primary"
-        )
+        self.request = pn.widgets.Button(label=ACTION_LABELS[Layout.annotated], color="primary")
         self.request.on_click(self._request_annotated)
         self.action = pn.Column(sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width", name="preview-counts")
