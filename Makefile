@@ -27,6 +27,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/run_all.py
 
 demo: setup
