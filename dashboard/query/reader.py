@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 from sqlalchemy import Engine, Select, text
@@ -122,7 +123,11 @@ class ArrowReader:
             import adbc_driver_postgresql.dbapi as driver
 
             url = make_url(self.engine.url).set(drivername="postgresql")
-            self._adbc = driver.connect(url.render_as_string(hide_password=False), autocommit=True)
+            # libpq decodes %20 but not '+' in URI parameters (e.g. options=-c a -c b).
+            uri = url.set(query={}).render_as_string(hide_password=False)
+            if url.query:
+                uri += "?" + urlencode(url.query, doseq=True, quote_via=quote)
+            self._adbc = driver.connect(uri, autocommit=True)
         cursor = self._adbc.cursor()
         try:
             cursor.execute(sql)

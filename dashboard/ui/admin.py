@@ -78,7 +78,7 @@ class AdminTab(pn.viewable.Viewer):
         self.request = pn.widgets.Button(label=ACTION_LABELS[Layout.annotated], color="primary")
         self.request.on_click(self._request_annotated)
         self.action = pn.Column(sizing_mode="stretch_width")
-        self.summary = pn.pane.Markdown(sizing_mode="stretch_width", name="preview-counts")
+        self.summary = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
         self.body = pn.Column(sizing_mode="stretch_width")
         self.jobs = pn.Column(sizing_mode="stretch_width")
         self._poller = None
@@ -194,12 +194,13 @@ class AdminTab(pn.viewable.Viewer):
             )
         frame = pd.DataFrame(
             rows,
-            columns=["requested", "workflow order", "assessments", "status", "progress",
-                     "download", "email"],
+            columns=["requested", "workflow order", "assessments", "status", "download",
+                     "progress", "email"],
         )  # fmt: skip
         table = pn.widgets.Tabulator(
             frame,
             disabled=True,
+            selectable=False,
             show_index=False,
             formatters={"download": {"type": "html"}},
             sizing_mode="stretch_width",
