@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run all benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", choices=sorted(SCRIPTS), default=None)
+    parser.add_argument(
+        "--assemble", action="store_true", help="run nothing: only join the existing sections"
+    )
     args = parser.parse_args(argv)
-    for name in args.only or SCRIPTS:
+    for name in [] if args.assemble else args.only or SCRIPTS:
         out = BENCH / f"RESULTS-{name}.md"
         command = [sys.executable, str(BENCH / SCRIPTS[name][0]), "--out", str(out)]
         if args.quick:
