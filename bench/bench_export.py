@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--proposals",
         default="none",
-        help="measure ours with bench/export_proposals.py too: all, none, or e.g. safe,narrow",
+        help="measure ours with bench/export_proposals.py too: all, none, or e.g. narrow,widefast",
     )
     parser.add_argument(
         "--ablation",

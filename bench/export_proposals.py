@@ -5,13 +5,10 @@ the current code in the same run; the test suite can run against them too:
 
     PYTHONPATH=bench .venv/bin/pytest -p export_proposals tests/query tests/store
 
-Proposals (each byte-identical output, checked by the bench and by the tests):
+Proposals (each byte-identical output, checked by the bench and by the tests). Adopted
+since the figures in RESULTS-export.md were taken: ``safe`` (the number regex only where a
+trigger matched) and ``batch`` (64k-row ADBC batches); they are now the product's code.
 
-- ``safe``: ``spreadsheet_safe`` runs the trigger regex first and the number regex only on
-  columns where a trigger matched (today both regexes run over every text cell).
-- ``batch``: the SQLite reader child (``sqlite_reader_batch.py``) asks ADBC for batches of
-  65,536 rows instead of the driver's default 1,024, so the parent handles one table per
-  chunk, not ~50.
 - ``narrow``: per chunk, two statements instead of one: the long rows without the
   per-assessment columns (ordered by assessment, entity, annotation, attribute), and the
   chunk's assessments with their columns in export order (a few thousand rows); Arrow puts
@@ -39,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -65,32 +61,12 @@ from dashboard.query.options import (  # noqa: E402
     Scope,
 )
 
-ALL = ("safe", "batch", "narrow", "prefetch", "widefast", "arrowsort", "syspool")
+ALL = ("narrow", "prefetch", "widefast", "arrowsort", "syspool")
 EXTRA = ("pgcost",)  # not in "all": measured separately
 _applied: set[str] = set()
 
 
-# -- safe ---------------------------------------------------------------------------------
-
-
-def spreadsheet_safe(table: pa.Table) -> pa.Table:
-    """``layout_tables.spreadsheet_safe`` with the number regex only where a trigger matched."""
-    for index, field in enumerate(table.schema):
-        if field.type != pa.string():
-            continue
-        column = table.column(index)
-        trigger = pc.match_substring_regex(column, layout_tables._TRIGGER)
-        if not pc.any(trigger).as_py():
-            continue
-        number = pc.match_substring_regex(column, layout_tables._NUMBER)
-        risky = pc.and_kleene(trigger, pc.invert(number))
-        if pc.any(risky).as_py():
-            escaped = pc.binary_join_element_wise("'", column, "")
-            table = table.set_column(index, field, pc.if_else(risky, escaped, column))
-    return table
-
-
-# -- batch ----------------------------------------------------------------------------------
+# -- pgcost ----------------------------------------------------------------------------------
 
 
 _original_postgres = reader.ArrowReader._postgres
@@ -114,23 +90,6 @@ def _postgres(self, text: str):
         finally:
             cursor.close()
     yield from _original_postgres(self, text)
-
-
-def _acquire(self, database: str) -> subprocess.Popen:
-    with self._lock:
-        idle = self._idle.pop(database, [])
-        while idle:
-            child = idle.pop()
-            if child.poll() is None:
-                if idle:
-                    self._idle[database] = idle
-                return child
-    return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve().parent / "sqlite_reader_batch.py"), database],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 # -- narrow ---------------------------------------------------------------------------------
@@ -419,10 +378,6 @@ def apply(names) -> None:
     if unknown:
         raise ValueError(f"unknown proposals {sorted(unknown)}; known: {', '.join(ALL + EXTRA)}")
     _applied.update(names)
-    if "safe" in names:
-        export.spreadsheet_safe = spreadsheet_safe
-    if "batch" in names:
-        reader._SqliteChildren.acquire = _acquire
     if names & {"narrow", "prefetch"}:
         export.ExportQuery.tables = tables
     if "widefast" in names:
