@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dashboard.errors import InvalidGeometryError
@@ -154,6 +154,9 @@ def test_canonical_polygon_is_a_fixed_point(points):
 
 @given(st.lists(point, min_size=3, max_size=12, unique=True))
 def test_canonical_polygon_keeps_every_vertex_to_six_places(points):
+    # Vertices that coincide at the written precision are one vertex (and a first vertex
+    # equal to the last closes the ring): only distinct ones are counted below.
+    assume(len({(round(x, 6), round(y, 6)) for x, y in points}) == len(points))
     try:
         geometry = polygon(points)
     except InvalidGeometryError:

@@ -165,9 +165,15 @@ def test_migrating_twice_changes_nothing(store):
     before = inspect(store.engine).get_table_names()
     migrate(store.engine)
     assert inspect(store.engine).get_table_names() == before
+    from alembic.script import ScriptDirectory
+
+    from dashboard.store.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
+    assert head == "0002"
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
-            ("0001",)
+            (head,)
         ]
 
 
@@ -261,6 +267,7 @@ def test_rows_within_the_constraints_are_kept(store, world):
         s.add(attribute_value(world, confidence=None))
     assert counts(store) == {
         "data_source": 1,
+        "export_job": 0,
         "workflow": 2,
         "attribute": 5,
         "entity": 1,
@@ -290,6 +297,7 @@ def test_deleting_a_workflow_cascades_to_everything_it_holds(store, world):
         s.execute(delete(Workflow).where(Workflow.id == world.workflow))
     assert counts(store) == {
         "data_source": 1,
+        "export_job": 0,
         "workflow": 1,
         "attribute": 0,
         "entity": 0,
@@ -378,6 +386,7 @@ def test_workflow_order_data_source_and_case_are_get_or_create(store, world):
         assert writer.case(s, other, "3112442", other_order).id not in {world.case, loose.id}
     assert counts(store) == {
         "data_source": 2,
+        "export_job": 0,
         "workflow": 2,
         "attribute": 5,
         "entity": 1,
