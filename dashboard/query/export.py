@@ -183,12 +183,10 @@ class ExportQuery(param.Parameterized):
 
     # -- the shared code path ---------------------------------------------------------------
 
-    def file_ids(self, limit: int | None = None) -> list[int]:
-        stmt = sql.files_in_scope(self.filters())
-        if limit is not None:
-            stmt = stmt.limit(limit)
+    def file_ids(self) -> list[int]:
+        """Ids of the files in scope, in export order."""
         with self.store.engine.connect() as connection:
-            return list(connection.scalars(stmt))
+            return list(connection.scalars(sql.files_in_scope(self.filters())))
 
     def file_records(self) -> Iterator[FileRecord]:
         """Files in scope in export order, for the Files and Annotated Files layouts."""
@@ -226,8 +224,7 @@ class ExportQuery(param.Parameterized):
         # A preview reads a few files in-process; a download streams through the bulk reader.
         with ArrowReader(self.store.engine, bulk=limit is None) as reader:
             for done, chunk in _chunks(file_ids):
-                stmt = sql.long_rows(filters.scope, chunk, self.store.dialect)
-                parts = [long_table(batch) for batch in reader.batches(stmt)]
+                parts = self._long_parts(reader, filters.scope, chunk)
                 if layout is Layout.wide:
                     merged = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
                     parts = [wide_table(merged, attribute_names)]
@@ -245,24 +242,22 @@ class ExportQuery(param.Parameterized):
 
     def rows_of_files(self, file_ids: list[int]) -> pd.DataFrame:
         """The long rows of a few files (e.g. one image's annotations for a hover)."""
-        filters = self.filters()
+        scope = self.filters().scope
         with ArrowReader(self.store.engine, bulk=False) as reader:
-            stmt = sql.long_rows(filters.scope, file_ids, self.store.dialect)
-            parts = [long_table(batch) for batch in reader.batches(stmt)]
-        table = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
-        return table.to_pandas(types_mapper=pd.ArrowDtype)
+            return _frame(self._long_parts(reader, scope, file_ids), LONG_SCHEMA)
+
+    def _long_parts(self, reader: ArrowReader, scope: Scope, file_ids: list[int]) -> list:
+        """The long rows of some files as canonical Arrow tables, one per batch read."""
+        stmt = sql.long_rows(scope, file_ids, self.store.dialect)
+        return [long_table(batch) for batch in reader.batches(stmt)]
 
     def preview(self, n: int = 20, sample: list[pa.Table] | None = None) -> pd.DataFrame:
         """The first ``n`` rows of exactly what the download will contain."""
-        tables = self.sample(n) if sample is None else sample
-        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        return table.to_pandas(types_mapper=pd.ArrowDtype)
+        return _frame(self.sample(n) if sample is None else sample, self.schema)
 
     def frame(self) -> pd.DataFrame:
         """The whole table as a pandas DataFrame, for interactive use (not for downloads)."""
-        tables = list(self.tables())
-        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        return table.to_pandas(types_mapper=pd.ArrowDtype)
+        return _frame(list(self.tables()), self.schema)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -418,6 +413,11 @@ class ExportQuery(param.Parameterized):
         return (
             f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{now:%Y%m%dT%H%M%SZ}.{suffix}"
         )
+
+
+def _frame(tables: list[pa.Table], schema: pa.Schema) -> pd.DataFrame:
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def _enum(name: str, value: str):

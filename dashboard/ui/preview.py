@@ -51,8 +51,8 @@ def counts_line(query: ExportQuery, counts: Counts, size: int) -> str:
     )
 
 
-def table_preview(query: ExportQuery, sample) -> pn.widgets.Tabulator:
-    frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
+def paged_table(frame: pd.DataFrame, css_class: str) -> pn.widgets.Tabulator:
+    """A read-only table showing 20 rows a page."""
     return pn.widgets.Tabulator(
         frame,
         pagination="remote",
@@ -60,8 +60,13 @@ def table_preview(query: ExportQuery, sample) -> pn.widgets.Tabulator:
         disabled=True,
         show_index=False,
         sizing_mode="stretch_width",
-        css_classes=["preview-table"],
+        css_classes=[css_class],
     )
+
+
+def table_preview(query: ExportQuery, sample) -> pn.widgets.Tabulator:
+    frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
+    return paged_table(frame, "preview-table")
 
 
 def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
@@ -69,15 +74,7 @@ def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
     frame = pd.DataFrame(
         [(name, human_bytes(size)) for name, size in members], columns=["member", "size"]
     )
-    return pn.widgets.Tabulator(
-        frame,
-        pagination="remote",
-        page_size=20,
-        disabled=True,
-        show_index=False,
-        sizing_mode="stretch_width",
-        css_classes=["preview-members"],
-    )
+    return paged_table(frame, "preview-members")
 
 
 def annotated_preview(query: ExportQuery) -> pn.Column:
