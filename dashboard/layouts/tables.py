@@ -13,7 +13,13 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dashboard.query.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS, WIDE_FIXED_COLUMNS
+from dashboard.query.options import (
+    IDENTIFYING_COLUMNS,
+    LOCATION,
+    LONG_COLUMNS,
+    OBJECT_CLASS,
+    WIDE_FIXED_COLUMNS,
+)
 
 NO_CONFIDENCE = -1.0
 MULTI_VALUE_SEPARATOR = " | "
@@ -51,77 +57,104 @@ def long_table(rows: pa.Table | pa.RecordBatch) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=LONG_SCHEMA)
 
 
-def _joined(rows: pa.Table, keys: list[str]) -> pa.Table:
-    """Values grouped by keys + attribute, joined with ' | ' in long-row order."""
-    grouped = rows.group_by([*keys, "attribute"], use_threads=False).aggregate([("value", "list")])
-    return grouped.append_column(
-        "joined", pc.binary_join(grouped.column("value_list"), MULTI_VALUE_SEPARATOR)
-    ).drop_columns(["value_list"])
-
-
-def _attribute_column(
-    base: pa.Table, values: pa.Table, keys: list[str], attribute: str
-) -> pa.ChunkedArray:
-    """One attribute's joined values aligned to the rows of ``base`` (null where none)."""
-    picked = values.filter(pc.equal(values.column("attribute"), attribute)).select(
-        [*keys, "joined"]
-    )
-    if picked.num_rows == 0:
-        return pa.chunked_array([pa.nulls(base.num_rows, pa.string())])
-    joined = base.select(["_row", *keys]).join(picked, keys=keys, join_type="left outer")
-    joined = joined.sort_by("_row")
-    return joined.column("joined")
-
-
 def wide_table(long: pa.Table, attribute_names: Sequence[str]) -> pa.Table:
-    """Pivot complete entity blocks of long rows to one row per annotation (SPEC 3.2)."""
-    long = long.append_column("_row", pa.array(range(long.num_rows), pa.int64()))
-    attribute = long.column("attribute")
-    has_annotation = pc.is_valid(long.column("annotation_id"))
-    ident = list(LONG_COLUMNS[: LONG_COLUMNS.index("frame") + 1])
+    """Pivot complete entity blocks of long rows to one row per annotation (SPEC 3.2).
 
-    locations = long.filter(pc.equal(attribute, LOCATION))
-    base = (
-        locations.select([*ident, "_row"])
-        .append_column("location", locations.column("value"))
-        .append_column("confidence", locations.column("confidence"))
+    By hash lookups, without joins or sorts: the location rows give the annotation rows in
+    order; each attribute's values, joined with ' | ' per annotation (or per entity for
+    entity-level values), are looked up by key. An entity with entity-level values but no
+    annotation in that assessment gets one row of its own, at the place of its first value.
+    """
+    ident = list(IDENTIFYING_COLUMNS)
+    attribute, value = long.column("attribute"), long.column("value")
+    annotation_id = long.column("annotation_id")
+    is_location = pc.equal(attribute, LOCATION)
+    is_class = pc.equal(attribute, OBJECT_CLASS)
+    is_value = pc.invert(pc.or_(is_location, is_class))
+    on_annotation = pc.and_(is_value, pc.is_valid(annotation_id))
+    on_entity = pc.and_(is_value, pc.is_null(annotation_id))
+    # (assessment, entity) as one int64: assessment id * 2^32 + the entity's index in the chunk
+    entity_index = pc.index_in(long.column("entity_id"), value_set=pc.unique(long["entity_id"]))
+    entity_key = pc.add(
+        pc.multiply(long.column("assessment_id"), 1 << 32), pc.cast(entity_index, pa.int64())
     )
-    classes = long.filter(pc.equal(attribute, OBJECT_CLASS)).select(["annotation_id", "value"])
-    base = base.join(
-        classes.rename_columns(["annotation_id", "object_class"]), "annotation_id"
-    ).sort_by("_row")
 
-    is_value = pc.and_(pc.not_equal(attribute, LOCATION), pc.not_equal(attribute, OBJECT_CLASS))
-    annotation_values = _joined(long.filter(pc.and_(is_value, has_annotation)), ["annotation_id"])
-    entity_rows = long.filter(pc.and_(is_value, pc.invert(has_annotation)))
-    entity_keys = ["assessment_id", "entity_id"]
-    entity_values = _joined(entity_rows, entity_keys)
+    locations = long.filter(is_location)
+    classes = long.filter(is_class)
+    columns = {name: locations.column(name) for name in ident}
+    columns["object_class"] = pc.take(
+        classes.column("value"),
+        pc.index_in(locations.column("annotation_id"), value_set=classes["annotation_id"]),
+    )
+    columns["location"] = locations.column("value")
+    columns["confidence"] = locations.column("confidence")
+    row_annotation = locations.column("annotation_id")
+    row_entity = pc.filter(entity_key, is_location)
 
-    # Entities with values but no annotation in that assessment get one row of their own.
-    if entity_rows.num_rows:
-        firsts = entity_rows.group_by(entity_keys, use_threads=False).aggregate([("_row", "min")])
-        annotated = base.select(entity_keys).group_by(entity_keys).aggregate([])
-        bare = firsts.join(annotated, entity_keys, join_type="left anti")
-        if bare.num_rows:
-            bare_rows = long.take(bare.column("_row_min")).select([*ident, "_row"])
-            bare_rows = bare_rows.set_column(
-                bare_rows.schema.get_field_index("frame"),
-                "frame",
-                pa.nulls(bare.num_rows, pa.int64()),
+    annotation_values = _joined(
+        pc.filter(annotation_id, on_annotation),
+        pc.filter(attribute, on_annotation),
+        pc.filter(value, on_annotation),
+    )
+    has_entity_values = pc.any(on_entity).as_py()
+    if has_entity_values:
+        entity_keys = pc.filter(entity_key, on_entity)
+        entity_values = _joined(
+            entity_keys, pc.filter(attribute, on_entity), pc.filter(value, on_entity)
+        )
+        bare = pc.invert(pc.is_in(entity_keys, value_set=row_entity))
+        if pc.any(bare).as_py():
+            bare_keys = pc.filter(entity_keys, bare)
+            first = pc.index_in(pc.unique(bare_keys), value_set=bare_keys)
+            bare_rows = pc.take(pc.filter(pc.indices_nonzero(on_entity), bare), first)
+            taken = long.take(bare_rows)
+            count = taken.num_rows
+            extra = {name: taken.column(name) for name in ident}
+            extra["frame"] = pa.nulls(count, pa.int64())
+            extra["object_class"] = pa.nulls(count, pa.string())
+            extra["location"] = pa.nulls(count, pa.string())
+            extra["confidence"] = pa.nulls(count, pa.float64())
+            places = pa.concat_arrays([_plain(pc.indices_nonzero(is_location)), _plain(bare_rows)])
+            order = pc.sort_indices(places)
+            columns = {
+                name: pc.take(pa.concat_arrays([_plain(column), _plain(extra[name])]), order)
+                for name, column in columns.items()
+            }
+            row_annotation = columns["annotation_id"]
+            row_entity = pc.take(
+                pa.concat_arrays([_plain(row_entity), _plain(pc.take(entity_key, bare_rows))]),
+                order,
             )
-            bare_rows = bare_rows.append_column("location", pa.nulls(bare.num_rows, pa.string()))
-            bare_rows = bare_rows.append_column(
-                "confidence", pa.nulls(bare.num_rows, pa.float64())
-            ).append_column("object_class", pa.nulls(bare.num_rows, pa.string()))
-            base = pa.concat_tables([base, bare_rows.select(base.column_names)]).sort_by("_row")
-
-    columns = {name: base.column(name) for name in WIDE_FIXED_COLUMNS}
     for name in attribute_names:
-        on_annotation = _attribute_column(base, annotation_values, ["annotation_id"], name)
-        on_entity = _attribute_column(base, entity_values, entity_keys, name)
-        both = pc.binary_join_element_wise(on_annotation, on_entity, MULTI_VALUE_SEPARATOR)
-        columns[name] = pc.coalesce(both, on_annotation, on_entity)
+        from_annotation = _aligned(row_annotation, *annotation_values, name)
+        if has_entity_values:
+            from_entity = _aligned(row_entity, *entity_values, name)
+            both = pc.binary_join_element_wise(from_annotation, from_entity, MULTI_VALUE_SEPARATOR)
+            columns[name] = pc.coalesce(both, from_annotation, from_entity)
+        else:
+            columns[name] = from_annotation
     return pa.table(columns, schema=wide_schema(attribute_names))
+
+
+def _joined(keys, attributes, values) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(key, attribute) -> its values joined with ' | ', in long-row order."""
+    table = pa.table({"key": keys, "attribute": attributes, "value": values})
+    grouped = table.group_by(["key", "attribute"], use_threads=False).aggregate([("value", "list")])
+    joined = pc.binary_join(grouped.column("value_list"), MULTI_VALUE_SEPARATOR)
+    return grouped.column("key"), grouped.column("attribute"), joined
+
+
+def _aligned(row_keys, keys, attributes, joined, name: str):
+    """One attribute's joined values aligned to ``row_keys`` (null where it has none)."""
+    selected = pc.equal(attributes, name)
+    picked = pc.filter(keys, selected)
+    if len(picked) == 0:
+        return pa.nulls(len(row_keys), pa.string())
+    return pc.take(pc.filter(joined, selected), pc.index_in(row_keys, value_set=picked))
+
+
+def _plain(values) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 _TRIGGER = r"^'*[=+\-@\t\r]"

@@ -8,7 +8,6 @@ No Panel import here: the dashboard, the notebooks and the command line all use 
 from __future__ import annotations
 
 import io
-import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -25,23 +24,15 @@ from dashboard.annotated import AnnotatedItem, write_annotated_zip
 from dashboard.archive import safe_part
 from dashboard.drawing import Overlay
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
-from dashboard.layouts.tables import (
-    LONG_SCHEMA,
-    long_table,
-    spreadsheet_safe,
-    wide_schema,
-    wide_table,
-)
+from dashboard.layouts.tables import LONG_SCHEMA, spreadsheet_safe, wide_schema, wide_table
 from dashboard.layouts.writers import write_csv, write_parquet
 from dashboard.query import sql
+from dashboard.query.chunks import file_chunks, prefetched, read_long, record_chunks
 from dashboard.query.options import Layout, Scope
 from dashboard.query.reader import ArrowReader
 from dashboard.query.records import FileRecord
 from dashboard.store.db import Store
 from dashboard.store.models import Case, DataFile, DataSource, WorkflowOrder
-
-# Files per chunk grow so that a preview reads only a few files and a download few chunks.
-CHUNK_FILES = (16, 128, 1024)
 
 Progress = Callable[[int, int], None]
 ZIP_MEMBER_OVERHEAD = 200  # bytes per member: headers, central directory, manifest entry
@@ -221,14 +212,17 @@ class ExportQuery(param.Parameterized):
         attribute_names = list(self._attribute_names)
         file_ids = self.file_ids()
         emitted = 0
-        # A preview reads a few files in-process; a download streams through the bulk reader.
+        # A preview reads a few files in-process; a download streams through the bulk reader
+        # and reads the next chunk while this one is pivoted, made safe and written.
         with ArrowReader(self.store.engine, bulk=limit is None) as reader:
-            for done, chunk in _chunks(file_ids):
-                parts = self._long_parts(reader, filters.scope, chunk)
-                if layout is Layout.wide:
-                    merged = pa.concat_tables(parts) if parts else LONG_SCHEMA.empty_table()
-                    parts = [wide_table(merged, attribute_names)]
-                for table in parts:
+            chunks = (
+                (done, read_long(reader, filters.scope, chunk))
+                for done, chunk in file_chunks(file_ids)
+            )
+            for done, table in chunks if limit is not None else prefetched(chunks):
+                if table is not None:
+                    if layout is Layout.wide:
+                        table = wide_table(table, attribute_names)
                     if self.format == "csv" and self.spreadsheet_safe:
                         table = spreadsheet_safe(table)
                     if limit is not None and emitted + table.num_rows >= limit:
@@ -244,12 +238,8 @@ class ExportQuery(param.Parameterized):
         """The long rows of a few files (e.g. one image's annotations for a hover)."""
         scope = self.filters().scope
         with ArrowReader(self.store.engine, bulk=False) as reader:
-            return _frame(self._long_parts(reader, scope, file_ids), LONG_SCHEMA)
-
-    def _long_parts(self, reader: ArrowReader, scope: Scope, file_ids: list[int]) -> list:
-        """The long rows of some files as canonical Arrow tables, one per batch read."""
-        stmt = sql.long_rows(scope, file_ids, self.store.dialect)
-        return [long_table(batch) for batch in reader.batches(stmt)]
+            table = read_long(reader, scope, file_ids)
+        return _frame([table] if table is not None else [], LONG_SCHEMA)
 
     def preview(self, n: int = 20, sample: list[pa.Table] | None = None) -> pd.DataFrame:
         """The first ``n`` rows of exactly what the download will contain."""
@@ -302,7 +292,7 @@ class ExportQuery(param.Parameterized):
         filters = self.filters()
         records = self.file_records()
         emitted = 0
-        for chunk in _record_chunks(records):
+        for chunk in record_chunks(records):
             by_file: dict[int, dict] = {r.file_id: {} for r in chunk}
             stmt = sql.overlays(filters.scope, [r.file_id for r in chunk])
             grouped: dict[tuple[int, int], list[Overlay]] = {}
@@ -427,22 +417,6 @@ def _enum(name: str, value: str):
     except ValueError:
         valid = ", ".join(member.value for member in kind)
         raise UnknownChoiceError(f"unknown {name} {value!r}; valid: {valid}") from None
-
-
-def _record_chunks(records: Iterator[FileRecord]) -> Iterator[list[FileRecord]]:
-    step = 0
-    while chunk := list(itertools.islice(records, CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)])):
-        step += 1
-        yield chunk
-
-
-def _chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
-    start, step = 0, 0
-    while start < len(file_ids):
-        size = CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)]
-        chunk = file_ids[start : start + size]
-        start, step = start + len(chunk), step + 1
-        yield start, chunk
 
 
 @contextmanager

@@ -118,16 +118,19 @@ class ArrowReader:
             if batch.num_rows:
                 yield batch
 
+    def _connect_postgres(self):
+        import adbc_driver_postgresql.dbapi as driver
+
+        url = make_url(self.engine.url).set(drivername="postgresql")
+        # libpq decodes %20 but not '+' in URI parameters (e.g. options=-c a -c b).
+        uri = url.set(query={}).render_as_string(hide_password=False)
+        if url.query:
+            uri += "?" + urlencode(url.query, doseq=True, quote_via=quote)
+        return driver.connect(uri, autocommit=True)
+
     def _postgres(self, sql: str) -> Iterator[pa.RecordBatch]:
         if self._adbc is None:
-            import adbc_driver_postgresql.dbapi as driver
-
-            url = make_url(self.engine.url).set(drivername="postgresql")
-            # libpq decodes %20 but not '+' in URI parameters (e.g. options=-c a -c b).
-            uri = url.set(query={}).render_as_string(hide_password=False)
-            if url.query:
-                uri += "?" + urlencode(url.query, doseq=True, quote_via=quote)
-            self._adbc = driver.connect(uri, autocommit=True)
+            self._adbc = self._connect_postgres()
         cursor = self._adbc.cursor()
         try:
             cursor.execute(sql)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from dashboard.query.options import LOCATION, OBJECT_CLASS, Scope
+from dashboard.query.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS, Scope
 from dashboard.store.models import (
     Annotation,
     Assessment,
@@ -41,6 +41,9 @@ from dashboard.store.models import (
 # starts with NULLs would be read as integers. Missing confidences travel as this sentinel
 # (confidences are constrained to [0, 1]) and are turned back into nulls in Arrow.
 NO_CONFIDENCE = -1.0
+
+# The long columns that differ within an assessment (``long_values`` reads them).
+VALUE_COLUMNS = LONG_COLUMNS[LONG_COLUMNS.index("entity_id") :]
 
 a = Assessment.__table__
 f = DataFile.__table__
@@ -135,13 +138,78 @@ def assessments_in_scope(scope: Scope, file_ids: Select | Sequence[int]):
     return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1).subquery("scoped")
 
 
-def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
-    """All long rows of the given files in SPEC order, with sort keys dropped.
+def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
+    """The assessments in scope of some files with their long columns, in export order.
 
-    One row per location, per object class and per attribute value; ``attribute_rank`` orders
-    location (0), object_class (1), then the taxonomy (2 + position).
+    One row per assessment (a few thousand per chunk): the columns that every long row of the
+    assessment repeats, so the database never joins, formats or sorts them per long row.
     """
-    scoped = assessments_in_scope(scope, list(file_ids))
+    return _with_assessment_columns(assessments_in_scope(scope, list(file_ids)), dialect)
+
+
+def long_values(scope: Scope, file_ids: Sequence[int]) -> Select:
+    """The long rows of some files without their assessment columns, unsorted.
+
+    One row per location, per object class and per attribute value, with two sort keys:
+    ``attribute_rank`` orders location (0), object_class (1), then the taxonomy
+    (2 + position); ``value_id`` orders the values of a multi-valued attribute. Within an
+    assessment, SPEC order is (entity_id, annotation_id with entity-level values last,
+    attribute_rank, value_id): all integers, so Arrow sorts them as any database would.
+    """
+    return _long_values(assessments_in_scope(scope, list(file_ids)))
+
+
+def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
+    """The same long rows as one statement, joined and sorted in SQL (SPEC order).
+
+    The export reads ``chunk_assessments`` and ``long_values`` and joins them in Arrow, which
+    is several times faster; this one statement is the reference the tests compare that with,
+    and what the benchmark's naive path reads.
+    """
+    rows = _long_values(assessments_in_scope(scope, list(file_ids))).subquery("long_values")
+    return (
+        _with_assessment_columns(a, dialect)
+        .add_columns(*(rows.c[name] for name in VALUE_COLUMNS))
+        .join(rows, rows.c.assessment_id == a.c.id)
+        .order_by(
+            rows.c.entity_id,
+            case((rows.c.annotation_id.is_(None), 1), else_=0),
+            rows.c.annotation_id,
+            rows.c.attribute_rank,
+            rows.c.value_id,
+        )
+    )
+
+
+def _with_assessment_columns(scoped, dialect: str) -> Select:
+    """The long columns of the assessments in ``scoped`` (or of all assessments: ``a``), in
+    export order."""
+    return (
+        select(
+            w.c.name.label("workflow"),
+            func.coalesce(o.c.name, "").label("workflow_order"),
+            s.c.name.label("data_source"),
+            f.c.id.label("file_id"),
+            c.c.external_id,
+            f.c.file_name,
+            scoped.c.id.label("assessment_id"),
+            scoped.c.stage,
+            scoped.c.stage_kind,
+            scoped.c.assessed_by,
+            iso_timestamp(scoped.c.assessed_at, dialect).label("assessed_at"),
+        )
+        .select_from(
+            scoped.join(f, scoped.c.data_file_id == f.c.id)
+            .join(c, f.c.case_id == c.c.id)
+            .join(w, c.c.workflow_id == w.c.id)
+            .join(s, f.c.data_source_id == s.c.id)
+            .outerjoin(o, c.c.workflow_order_id == o.c.id)
+        )
+        .order_by(c.c.external_id, f.c.count, f.c.id, scoped.c.assessed_at, scoped.c.id)
+    )
+
+
+def _long_values(scoped) -> Select:
     no_conf = literal(NO_CONFIDENCE)
     location = select(
         scoped.c.id.label("assessment_id"),
@@ -183,48 +251,7 @@ def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
         .join(t, v.c.attribute_id == t.c.id)
         .outerjoin(annotation_of_value, v.c.annotation_id == annotation_of_value.c.id)
     )
-    rows = union_all(location, object_class, attribute).subquery("long_rows")
-    return (
-        select(
-            w.c.name.label("workflow"),
-            func.coalesce(o.c.name, "").label("workflow_order"),
-            s.c.name.label("data_source"),
-            f.c.id.label("file_id"),
-            c.c.external_id,
-            f.c.file_name,
-            a.c.id.label("assessment_id"),
-            a.c.stage,
-            a.c.stage_kind,
-            a.c.assessed_by,
-            iso_timestamp(a.c.assessed_at, dialect).label("assessed_at"),
-            rows.c.entity_id,
-            rows.c.annotation_id,
-            rows.c.frame,
-            rows.c.attribute,
-            rows.c.value,
-            rows.c.confidence,
-        )
-        .select_from(
-            rows.join(a, rows.c.assessment_id == a.c.id)
-            .join(f, a.c.data_file_id == f.c.id)
-            .join(c, f.c.case_id == c.c.id)
-            .join(w, c.c.workflow_id == w.c.id)
-            .join(s, f.c.data_source_id == s.c.id)
-            .outerjoin(o, c.c.workflow_order_id == o.c.id)
-        )
-        .order_by(
-            c.c.external_id,
-            f.c.count,
-            f.c.id,
-            a.c.assessed_at,
-            a.c.id,
-            rows.c.entity_id,
-            case((rows.c.annotation_id.is_(None), 1), else_=0),
-            rows.c.annotation_id,
-            rows.c.attribute_rank,
-            rows.c.value_id,
-        )
-    )
+    return union_all(location, object_class, attribute)
 
 
 def counts(filters: Filters) -> Select:

@@ -1,0 +1,133 @@
+"""Reading the long rows of an export chunk by chunk, as Arrow tables in SPEC order.
+
+A chunk is a run of files in export order. Per chunk, two statements (``sql``):
+
+- ``chunk_assessments``: the chunk's assessments in export order with the columns every long
+  row of an assessment repeats (a few thousand rows);
+- ``long_values``: the narrow long rows, unsorted, with their integer sort keys.
+
+Arrow sorts the narrow rows (assessment position, entity, annotation with entity-level values
+last, attribute rank, value id) and attaches the assessment columns with ``take``. The
+database never joins, formats or sorts a wide row per long row: that is most of the speed of
+the download (bench/RESULTS-export.md). ``sql.long_rows`` is the same result as one SQL
+statement; the tests check that the two agree.
+
+A download reads one chunk ahead in a thread (``prefetched``), so the database read and the
+Arrow and CSV work of the previous chunk overlap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dashboard.layouts.tables import long_table
+from dashboard.query import sql
+from dashboard.query.options import LONG_COLUMNS, Scope
+from dashboard.query.reader import ArrowReader
+
+# Files per chunk grow so that a preview reads only a few files and a download few chunks.
+CHUNK_FILES = (16, 128, 1024)
+
+# Arrow's default allocator (mimalloc) keeps freed memory for reuse; the system allocator
+# gives it back, which keeps the wide export's peak RSS about 60 MB lower at the same speed.
+pa.set_memory_pool(pa.system_memory_pool())
+
+_SORT_KEYS = [
+    ("position", "ascending", "at_end"),
+    ("entity_id", "ascending", "at_end"),
+    ("annotation_id", "ascending", "at_end"),  # entity-level values (no annotation) last
+    ("attribute_rank", "ascending", "at_end"),
+    ("value_id", "ascending", "at_end"),
+]
+
+T = TypeVar("T")
+
+
+def file_chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
+    """(files done after this chunk, the chunk's file ids), in export order."""
+    start, step = 0, 0
+    while start < len(file_ids):
+        size = CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)]
+        chunk = file_ids[start : start + size]
+        start, step = start + len(chunk), step + 1
+        yield start, chunk
+
+
+def record_chunks(records: Iterable[T]) -> Iterator[list[T]]:
+    """Any iterable in chunks of ``CHUNK_FILES`` sizes."""
+    records, step = iter(records), 0
+    while chunk := list(itertools.islice(records, CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)])):
+        step += 1
+        yield chunk
+
+
+def read_long(reader: ArrowReader, scope: Scope, file_ids: list[int]) -> pa.Table | None:
+    """The long table (``long_table``) of some files in SPEC order; None if they have no rows."""
+    assessments = _table(reader.batches(sql.chunk_assessments(scope, file_ids, reader.dialect)))
+    if assessments is None:
+        return None
+    rows = _table(reader.batches(sql.long_values(scope, file_ids)))
+    if rows is None:
+        return None
+    position = pc.index_in(
+        rows.column("assessment_id"), value_set=assessments.column("assessment_id")
+    )
+    order = pc.sort_indices(rows.append_column("position", position), sort_keys=_SORT_KEYS)
+    rows = rows.take(order)
+    per_row = assessments.take(position.take(order))
+    columns = {
+        name: per_row.column(name) if name in per_row.column_names else rows.column(name)
+        for name in LONG_COLUMNS
+    }
+    return long_table(pa.table(columns))
+
+
+def prefetched(source: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Run ``source`` in a thread, ``depth`` items ahead of the consumer.
+
+    Errors reach the consumer in order; when the consumer stops early, the thread finishes
+    the item it is reading and stops (so a reader is never left mid-answer).
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in source:
+                if stop.is_set():
+                    return
+                items.put(item)
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer
+            items.put(exc)
+        finally:
+            if hasattr(source, "close"):
+                source.close()  # a generator's cleanup runs here, in its own thread
+
+    thread = threading.Thread(target=work, name="export-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a waiting put, then let the thread end
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.05)
+        thread.join()
+
+
+def _table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
+    batches = list(batches)
+    return pa.Table.from_batches(batches) if batches else None

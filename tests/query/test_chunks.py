@@ -1,0 +1,89 @@
+"""Chunked reading: any chunk size gives the same bytes, the read-ahead thread behaves."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+
+from dashboard.query import chunks
+from dashboard.query.chunks import file_chunks, prefetched, record_chunks
+from dashboard.query.export import ExportQuery
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+@pytest.mark.parametrize("scope", ["all", "latest"])
+def test_one_file_per_chunk_gives_the_same_bytes(hand_store, monkeypatch, layout, scope):
+    query = ExportQuery(hand_store, workflow="harbour", scope=scope, layout=layout)
+    whole = io.BytesIO()
+    query.write_csv(whole)
+    monkeypatch.setattr(chunks, "CHUNK_FILES", (1,))
+    progress = []
+    chunked = io.BytesIO()
+    query.write_csv(chunked, progress=lambda done, total: progress.append((done, total)))
+    assert chunked.getvalue() == whole.getvalue()
+    files = len(query.file_ids())
+    assert progress == [(done, files) for done in range(1, files + 1)]
+
+
+def test_a_preview_across_chunks_is_the_start_of_the_download(hand_store, monkeypatch):
+    monkeypatch.setattr(chunks, "CHUNK_FILES", (1,))
+    query = ExportQuery(hand_store, workflow="harbour", scope="all")
+    full = query.frame()
+    for n in (1, 7, 8, 9, len(full), len(full) + 5):
+        assert query.preview(n).equals(full.head(n))
+
+
+def test_file_chunks_grow_and_cover_every_file():
+    ids = list(range(2000))
+    seen = list(file_chunks(ids))
+    assert [len(chunk) for _, chunk in seen] == [16, 128, 1024, 2000 - 16 - 128 - 1024]
+    assert [done for done, _ in seen] == [16, 144, 1168, 2000]
+    assert sum((chunk for _, chunk in seen), []) == ids
+    assert [len(c) for c in record_chunks(iter(range(200)))] == [16, 128, 56]
+    assert list(file_chunks([])) == [] and list(record_chunks([])) == []
+
+
+def test_prefetched_keeps_order_and_reads_one_ahead():
+    read = []
+
+    def source():
+        for item in range(5):
+            read.append(item)
+            yield item
+
+    consumed = []
+    for item in prefetched(source()):
+        consumed.append(item)
+        # the thread may read at most the next item plus one waiting to be put
+        assert len(read) <= item + 3
+    assert consumed == read == list(range(5))
+
+
+def test_prefetched_hands_errors_to_the_consumer_in_order():
+    def source():
+        yield 1
+        raise ValueError("the database went away")
+
+    received = []
+    with pytest.raises(ValueError, match="went away"):
+        for item in prefetched(source()):
+            received.append(item)
+    assert received == [1]
+
+
+def test_a_consumer_that_stops_early_stops_the_thread():
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    stream = prefetched(source())
+    assert next(stream) == 0
+    stream.close()
+    assert not any(t.name == "export-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert closed.wait(5)
