@@ -103,6 +103,12 @@ def content_disposition(filename: str) -> str:
 
 
 class DownloadHandler(RequestHandler):
+    def _request_summary(self) -> str:
+        """What Tornado's access and error logs print for this request: never the token,
+        which is a bearer credential until it expires."""
+        request = self.request
+        return f"{request.method} {request.path}?token=<redacted> ({request.remote_ip})"
+
     def _refuse(self, status: int, message: str) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")

@@ -28,6 +28,7 @@ def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("routes") / "data"
     store = open_store(db_url=f"sqlite:///{data / 'assess.db'}", files_url=str(data / "files"))
     build_hand_workflow(store)
+    store.serve_log = data / "serve.log"  # where served_app sends the server's output
     env = {"ASSESS_DATA_DIR": str(data), "ASSESS_SECRET": SECRET}
     with served_app(env) as base:
         yield base, store
@@ -95,6 +96,23 @@ def test_forged_expired_and_foreign_links_are_refused(served):
         assert status == 403
         assert headers["Content-Type"].startswith("text/plain")
         assert reason in body.decode()
+
+
+def test_the_server_log_never_holds_a_download_token(served):
+    """Tornado logs refused requests (and, by log level, every request) with their URL: the
+    token, a bearer credential, is redacted there."""
+    base, store = served
+    good = link(base, {"workflow": "harbour", "layout": "long"})
+    refused = link(base, {"workflow": "harbour"}, user="mallory")
+    assert fetch(good)[0] == 200 and fetch(refused)[0] == 403
+    log = store.serve_log.read_text(errors="replace")
+    deadline = time.monotonic() + 10
+    while "/download?token=<redacted>" not in log and time.monotonic() < deadline:
+        time.sleep(0.2)
+        log = store.serve_log.read_text(errors="replace")
+    assert "GET /download?token=<redacted>" in log  # the refused one is logged (a warning)
+    for url in (good, refused):
+        assert url.split("token=", 1)[1] not in log
 
 
 def test_a_link_with_bad_options_is_a_clear_400(served):

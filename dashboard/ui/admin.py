@@ -43,6 +43,10 @@ def _help(text: str) -> pn.pane.Markdown:
     return pn.pane.Markdown(text, styles={"font-size": "12px", "color": "#555"}, margin=(0, 10))
 
 
+JOB_COLUMNS = ["requested", "workflow order", "assessments", "status", "download", "progress",
+               "email"]  # fmt: skip
+
+
 class AdminTab(pn.viewable.Viewer):
     """One workflow's export options, preview, download button and jobs, for one user."""
 
@@ -80,7 +84,22 @@ class AdminTab(pn.viewable.Viewer):
         self.action = pn.Column(sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
         self.body = pn.Column(sizing_mode="stretch_width")
-        self.jobs = pn.Column(sizing_mode="stretch_width")
+        # One table for the session; while a job runs, its rows are replaced once a second.
+        self.jobs_table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=JOB_COLUMNS),
+            disabled=True,
+            selectable=False,
+            show_index=False,
+            formatters={"download": {"type": "html"}},
+            sizing_mode="stretch_width",
+            css_classes=["recent-jobs"],
+        )
+        self.jobs = pn.Column(
+            pn.pane.Markdown("### Recent jobs"),
+            self.jobs_table,
+            visible=False,
+            sizing_mode="stretch_width",
+        )
         self._poller = None
         self._fill_choices()
         for widget in (self.scope, self.layout, self.data_source, self.order, self.format,
@@ -192,21 +211,10 @@ class AdminTab(pn.viewable.Viewer):
                     "email": job.email_status,
                 }
             )
-        frame = pd.DataFrame(
-            rows,
-            columns=["requested", "workflow order", "assessments", "status", "download",
-                     "progress", "email"],
-        )  # fmt: skip
-        table = pn.widgets.Tabulator(
-            frame,
-            disabled=True,
-            selectable=False,
-            show_index=False,
-            formatters={"download": {"type": "html"}},
-            sizing_mode="stretch_width",
-            css_classes=["recent-jobs"],
-        )
-        self.jobs[:] = [pn.pane.Markdown("### Recent jobs"), table] if rows else []
+        frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
+        if not frame.equals(self.jobs_table.value):
+            self.jobs_table.value = frame
+        self.jobs.visible = bool(rows)
         active = any(job.status in (JobStatus.queued, JobStatus.running) for job in jobs)
         if active and self._poller is None and pn.state.curdoc is not None:
             self._poller = pn.state.add_periodic_callback(self._refresh_jobs, period=1000)

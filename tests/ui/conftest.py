@@ -90,7 +90,10 @@ def auth_app(tmp_path_factory) -> Iterator[Served]:
     env = {"ASSESS_DATA_DIR": str(data), "ASSESS_SECRET": SECRET, "ASSESS_ADMINS": "admin"}
     store = _open_store(env)
     build_hand_workflow(store)
-    args = ("--basic-auth", str(credentials), "--cookie-secret", "browser-tests-cookie-secret")
+    args = (
+        "--basic-auth", str(credentials), "--cookie-secret", "browser-tests-cookie-secret",
+        "--basic-login-template", "dashboard/templates/login.html",
+    )  # fmt: skip
     try:
         with served_app(env, extra_args=args) as base:
             yield Served(base, store, data, "harbour")

@@ -88,3 +88,22 @@ def test_annotated_files_wait_for_an_order(hand_store):
     tab.order.value = "8492192"
     assert not tab.request.disabled
     assert tab.summary.object.startswith("**2 drawn images in the ZIP**")
+
+
+def test_recent_jobs_keep_one_table_and_show_the_users_jobs(hand_store):
+    from dashboard.jobs import records
+
+    tab = tab_for(hand_store)
+    table = tab.jobs_table
+    assert not tab.jobs.visible and table.value.empty  # no jobs yet: nothing shown
+    options = {"workflow": "harbour", "scope": "all", "layout": "annotated", "order": "8492192"}
+    job_id = records.create_job(hand_store, "local", options)
+    records.create_job(hand_store, "someone-else", options)
+    tab._refresh_jobs()
+    assert tab.jobs.visible and tab.jobs_table is table
+    assert list(table.value["status"]) == ["queued"]
+    records.fail_job(hand_store, job_id, "the disk is full")
+    tab._refresh_jobs()
+    assert tab.jobs_table is table
+    assert list(table.value["status"]) == ["failed"]
+    assert list(table.value["download"]) == ["the disk is full"]
