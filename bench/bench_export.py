@@ -1,7 +1,7 @@
 """Benchmark: the long and wide CSV exports against the naive pandas path and an Arrow floor.
 
     .venv/bin/python bench/bench_export.py [--sizes 1000000,4000000] [--backends sqlite,postgresql]
-        [--repeat 3] [--repeat-large 1] [--pg-sizes 1000000] [--proposals all]
+        [--repeat 3] [--repeat-large 1] [--pg-sizes 1000000]
         [--out bench/RESULTS-export.md]
 
 For each backend and size, generates a workflow (``bench/generate.py``: >= N long rows, about
@@ -15,9 +15,6 @@ this script (so peak RSS is per path):
   annotation (first value per attribute, the location's confidence joined back), ``to_csv``;
 - ``floor``: the same long SELECT without ORDER BY, one statement, through the ADBC driver
   in-process (``fetch_record_batch``) straight into ``pyarrow.csv.CSVWriter``;
-- with ``--proposals``: ``ours-long+P`` / ``ours-wide+P``, ours with the speed-ups of
-  ``bench/export_proposals.py`` monkeypatched in (their output is checked byte for byte
-  against ours in an untimed run).
 
 Every path writes to the same counting sink (bytes and lines, no disk). Rows/s counts the long
 rows read (the same input for every path), so time ratios and rows/s ratios agree. Peak RSS is
@@ -45,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +55,6 @@ import generate  # noqa: E402
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "bench_export"
 PATHS = ["ours-long", "naive-long", "floor", "ours-wide", "naive-wide"]
-PROPOSED = ["ours-long+P", "ours-wide+P"]
 TARGET_SPEEDUP = 5.0
 TARGET_RSS_MB = 300.0
 
@@ -70,10 +65,9 @@ TARGET_RSS_MB = 300.0
 class CountingSink(io.RawIOBase):
     """A binary sink that keeps only the number of bytes and lines (and a CRC if asked)."""
 
-    def __init__(self, crc: bool = False) -> None:
+    def __init__(self) -> None:
         self.bytes = 0
         self.lines = 0
-        self.crc = 0 if crc else None
 
     def writable(self) -> bool:
         return True
@@ -82,8 +76,6 @@ class CountingSink(io.RawIOBase):
         data = memoryview(data).tobytes()
         self.bytes += len(data)
         self.lines += data.count(b"\n")
-        if self.crc is not None:
-            self.crc = zlib.crc32(data, self.crc)
         return len(data)
 
 
@@ -195,14 +187,10 @@ def measure(args: argparse.Namespace) -> None:
     from dashboard.query import reader
     from dashboard.store.db import open_store
 
-    base, _, proposed = args.path.partition("+")
-    if proposed:
-        import export_proposals
-
-        export_proposals.apply(args.proposals)
+    base = args.path
     store = open_store(db_url=args.db_url, files_url=args.files_url, migrate_schema=False)
     before = _usage()
-    raw = CountingSink(crc=args.crc)
+    raw = CountingSink()
     sink = io.BufferedWriter(raw, buffer_size=1 << 20)
     started = time.perf_counter()
     if base in ("ours-long", "ours-wide"):
@@ -227,7 +215,6 @@ def measure(args: argparse.Namespace) -> None:
         "rows": rows,
         "bytes": raw.bytes,
         "lines": raw.lines,
-        "crc": raw.crc,
         "baseline_rss_mb": before["rss_mb"],
         **after,
         "cpu_s": after["cpu_s"] - before["cpu_s"],
@@ -238,7 +225,7 @@ def measure(args: argparse.Namespace) -> None:
 # -- the parent -----------------------------------------------------------------------------
 
 
-def run_child(path: str, db_url: str, files_url: str, proposals: str, crc: bool = False):
+def run_child(path: str, db_url: str, files_url: str):
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -249,11 +236,7 @@ def run_child(path: str, db_url: str, files_url: str, proposals: str, crc: bool 
         db_url,
         "--files-url",
         files_url,
-        "--proposals",
-        proposals,
     ]
-    if crc:
-        command.append("--crc")
     result = subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"{path} failed:\n{result.stderr[-3000:]}")
@@ -319,7 +302,7 @@ def _db_bytes(db_url: str) -> int | None:
     return None
 
 
-def bench_one(backend: str, size: int, repeats: int, verify: bool, work: Path, args) -> dict:
+def bench_one(backend: str, size: int, repeats: int, work: Path, args) -> dict:
     prepare = prepare_sqlite if backend == "sqlite" else prepare_postgres
     label = f"[{backend} {size:,}]"
     print(f"{label} generating ...", flush=True)
@@ -332,7 +315,7 @@ def bench_one(backend: str, size: int, repeats: int, verify: bool, work: Path, a
             for path in args.paths:
                 if path.startswith("naive") and repeat >= args.naive_repeat:
                     continue
-                result = run_child(path, db_url, files_url, args.proposals)
+                result = run_child(path, db_url, files_url)
                 runs[path].append(result)
                 print(
                     f"{label} {path:<12} {result['seconds']:7.2f} s  cpu "
@@ -341,37 +324,12 @@ def bench_one(backend: str, size: int, repeats: int, verify: bool, work: Path, a
                     f"lines {result['lines']:,}",
                     flush=True,
                 )
-        ablation = {}
-        if verify and args.ablation:  # leave one proposal out at a time
-            import export_proposals
-
-            for _ in range(args.ablation):
-                for left_out in export_proposals.ALL:
-                    rest = ",".join(p for p in export_proposals.ALL if p != left_out)
-                    for path in PROPOSED:
-                        result = run_child(path, db_url, files_url, rest)
-                        ablation.setdefault(left_out, {}).setdefault(path, []).append(result)
-                        print(
-                            f"{label} {path} without {left_out:<9} {result['seconds']:6.2f} s"
-                            f"  rss {result['rss_mb']:4.0f} MB",
-                            flush=True,
-                        )
-        crcs = {}
-        if verify:  # untimed: is the output of the proposals byte for byte ours?
-            for layout in ("long", "wide"):
-                pair = [f"ours-{layout}", f"ours-{layout}+P"]
-                if all(path in args.paths for path in pair):
-                    for path in pair:
-                        crcs[path] = run_child(path, db_url, files_url, args.proposals, crc=True)
-                    print(f"{label} crc {layout}: {[crcs[p]['crc'] for p in pair]}", flush=True)
         return {
             "backend": backend,
             "size": size,
             "totals": totals,
             "counts": counts,
             "runs": runs,
-            "crcs": {path: (r["crc"], r["bytes"]) for path, r in crcs.items()},
-            "ablation": ablation,
             "db_bytes": _db_bytes(db_url),
         }
     finally:
@@ -399,30 +357,6 @@ def _verdict(met: bool) -> str:
     return "met" if met else "**MISSED**"
 
 
-def _ablation(ablation: dict, runs: dict) -> list[str]:
-    """Leave-one-out table: each proposal's share of the +P figures."""
-    out = [
-        "Leave one proposal out (medians; compare with the +P rows above):",
-        "",
-        "| without | long s | wide s | long peak RSS MB | wide peak RSS MB |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for left_out, paths in ablation.items():
-        long, wide = paths.get("ours-long+P", []), paths.get("ours-wide+P", [])
-        out.append(
-            f"| {left_out} | {_median(long, 'seconds'):.2f} | {_median(wide, 'seconds'):.2f} | "
-            f"{max(r['rss_mb'] for r in long):.0f} | {max(r['rss_mb'] for r in wide):.0f} |"
-        )
-    if runs.get("ours-long+P") and runs.get("ours-wide+P"):
-        out.append(
-            f"| (none: all) | {_median(runs['ours-long+P'], 'seconds'):.2f} | "
-            f"{_median(runs['ours-wide+P'], 'seconds'):.2f} | "
-            f"{max(r['rss_mb'] for r in runs['ours-long+P']):.0f} | "
-            f"{max(r['rss_mb'] for r in runs['ours-wide+P']):.0f} |"
-        )
-    return [*out, ""]
-
-
 def report(results: list[dict], args, started: datetime, loads: tuple, elapsed: float) -> str:
     import adbc_driver_sqlite
     import pandas
@@ -440,8 +374,7 @@ def report(results: list[dict], args, started: datetime, loads: tuple, elapsed: 
         "",
         "Each run is a fresh process; paths interleaved; medians. Output goes to a counting "
         "sink (no disk). **ours** = `ExportQuery(scope='all', layout=...).write_csv`; "
-        "**+P** = ours with the proposals of `bench/export_proposals.py` "
-        f"({args.proposals}); **naive-long** = `pandas.read_sql` of the same long SQL (one "
+        "**naive-long** = `pandas.read_sql` of the same long SQL (one "
         "statement) + `to_csv`; **naive-wide** = the same `read_sql` + `pivot_table` "
         "(first value per attribute; entity-level values as rows of their own) + `to_csv`; "
         "**floor** = the same SELECT without ORDER BY through ADBC in-process into "
@@ -494,21 +427,20 @@ def report(results: list[dict], args, started: datetime, loads: tuple, elapsed: 
 
         for layout in ("long", "wide"):
             ours, naive = f"ours-{layout}", f"naive-{layout}"
-            for mine in (ours, f"{ours}+P"):
-                if seconds(mine) and seconds(naive):
-                    speedup = seconds(naive) / seconds(mine)
-                    met = speedup >= TARGET_SPEEDUP
-                    lines.append(
-                        f"- {layout}: `{mine}` is **{speedup:.1f}x** the naive path's rows/s "
-                        f"(target >= {TARGET_SPEEDUP:.0f}x: {_verdict(met)}); in CPU time "
-                        f"{cpu(naive) / cpu(mine):.1f}x"
-                    )
-                    summary.append((f"{backend} {long_rows:,}, {layout}, `{mine}`", speedup, met))
-                if seconds(mine) and seconds("floor"):
-                    lines.append(
-                        f"- {layout}: `{mine}` takes **{seconds(mine) / seconds('floor'):.2f}x** "
-                        f"the floor's time (CPU {cpu(mine) / cpu('floor'):.2f}x)"
-                    )
+            if seconds(ours) and seconds(naive):
+                speedup = seconds(naive) / seconds(ours)
+                met = speedup >= TARGET_SPEEDUP
+                lines.append(
+                    f"- {layout}: `{ours}` is **{speedup:.1f}x** the naive path's rows/s "
+                    f"(target >= {TARGET_SPEEDUP:.0f}x: {_verdict(met)}); in CPU time "
+                    f"{cpu(naive) / cpu(ours):.1f}x"
+                )
+                summary.append((f"{backend} {long_rows:,}, {layout}, `{ours}`", speedup, met))
+            if seconds(ours) and seconds("floor"):
+                lines.append(
+                    f"- {layout}: `{ours}` takes **{seconds(ours) / seconds('floor'):.2f}x** "
+                    f"the floor's time (CPU {cpu(ours) / cpu('floor'):.2f}x)"
+                )
             if runs.get(ours):
                 written = runs[ours][0]["lines"] - 1
                 same = written == counts[layout]
@@ -516,15 +448,8 @@ def report(results: list[dict], args, started: datetime, loads: tuple, elapsed: 
                     f"- {layout}: ours wrote {written:,} rows; `counts()` says "
                     f"{counts[layout]:,} ({'equal' if same else '**DIFFERENT**'})"
                 )
-            if f"{ours}+P" in result["crcs"] and ours in result["crcs"]:
-                same = result["crcs"][ours] == result["crcs"][f"{ours}+P"]
-                lines.append(
-                    f"- {layout}: output of `{ours}+P` vs `{ours}` (CRC-32 and length): "
-                    f"{'byte for byte the same' if same else '**DIFFERENT**'}"
-                )
-            for mine in (ours, f"{ours}+P"):
-                if runs.get(mine):
-                    rss.setdefault(f"{backend} `{mine}`", {})[long_rows] = _peak(runs[mine])
+            if runs.get(ours):
+                rss.setdefault(f"{backend} `{ours}`", {})[long_rows] = _peak(runs[ours])
         if runs.get("ours-long") and runs.get("naive-long"):
             a, b = runs["ours-long"][0]["lines"], runs["naive-long"][0]["lines"]
             lines.append(
@@ -532,8 +457,6 @@ def report(results: list[dict], args, started: datetime, loads: tuple, elapsed: 
                 f"({'equal' if a == b else '**DIFFERENT**'})"
             )
         lines.append("")
-        if result["ablation"]:
-            lines += _ablation(result["ablation"], runs)
 
     lines += ["### Targets", ""]
     for name, speedup, met in summary:
@@ -562,12 +485,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_measure"]:
         parser = argparse.ArgumentParser()
-        parser.add_argument("--path", required=True, choices=PATHS + PROPOSED)
+        parser.add_argument("--path", required=True, choices=PATHS)
         parser.add_argument("--db-url", required=True)
         parser.add_argument("--files-url", required=True)
         parser.add_argument("--workflow", default=generate.WORKFLOW)
-        parser.add_argument("--proposals", default="all")
-        parser.add_argument("--crc", action="store_true")
         measure(parser.parse_args(argv[1:]))
         return
 
@@ -576,21 +497,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000000,4000000", help="long rows, comma-separated")
     parser.add_argument("--pg-sizes", default=None, help="PostgreSQL sizes (default: the first)")
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--paths", default=None, help=f"default: {','.join(PATHS)} (+P paths)")
+    parser.add_argument("--paths", default=None, help=f"default: {','.join(PATHS)}")
     parser.add_argument("--repeat", type=int, default=3, help="runs per path at the first size")
     parser.add_argument("--repeat-large", type=int, default=1, help="runs at the other sizes")
     parser.add_argument("--naive-repeat", type=int, default=99, help="cap on naive runs")
-    parser.add_argument(
-        "--proposals",
-        default="none",
-        help="measure ours with bench/export_proposals.py too: all, none, or e.g. narrow,widefast",
-    )
-    parser.add_argument(
-        "--ablation",
-        type=int,
-        default=0,
-        help="with --proposals: runs of each leave-one-out variant at each backend's first size",
-    )
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--workdir", default=None, help="keep (and reuse) SQLite stores here")
     parser.add_argument("--out", default=str(HERE / "RESULTS-export.md"))
@@ -598,13 +508,10 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = argv
     sizes = [args.rows] if args.rows else [int(x) for x in args.sizes.split(",")]
     pg_sizes = [int(x) for x in args.pg_sizes.split(",")] if args.pg_sizes else sizes[:1]
-    with_proposals = args.proposals not in ("", "none")
     if args.paths:
         args.paths = args.paths.split(",")
     else:
-        args.paths = PATHS[:1] + PROPOSED[:1] + PATHS[1:4] + PROPOSED[1:] + PATHS[4:]
-        if not with_proposals:
-            args.paths = [path for path in args.paths if path not in PROPOSED]
+        args.paths = list(PATHS)
 
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -616,8 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         for backend in args.backends.split(","):
             for index, size in enumerate(sizes if backend == "sqlite" else pg_sizes):
                 repeats = args.repeat if index == 0 else args.repeat_large
-                verify = index == 0 and with_proposals
-                results.append(bench_one(backend, size, repeats, verify, work, args))
+                results.append(bench_one(backend, size, repeats, work, args))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

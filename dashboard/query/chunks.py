@@ -77,6 +77,7 @@ def read_long(reader: ArrowReader, scope: Scope, file_ids: list[int]) -> pa.Tabl
     rows = _table(reader.batches(sql.long_values(scope, file_ids)))
     if rows is None:
         return None
+    rows = _with_value_frames(rows)
     position = pc.index_in(
         rows.column("assessment_id"), value_set=assessments.column("assessment_id")
     )
@@ -88,6 +89,17 @@ def read_long(reader: ArrowReader, scope: Scope, file_ids: list[int]) -> pa.Tabl
         for name in LONG_COLUMNS
     }
     return long_table(pa.table(columns))
+
+
+def _with_value_frames(rows: pa.Table) -> pa.Table:
+    """Each row's frame is its annotation's, as on its location row (``sql.long_values``)."""
+    annotation_id = rows.column("annotation_id")
+    is_location = pc.equal(rows.column("attribute_rank"), 0)
+    frames = pc.take(
+        pc.filter(rows.column("frame"), is_location),
+        pc.index_in(annotation_id, value_set=pc.filter(annotation_id, is_location)),
+    )
+    return rows.set_column(rows.schema.get_field_index("frame"), "frame", frames)
 
 
 def prefetched(source: Iterator[T], depth: int = 1) -> Iterator[T]:

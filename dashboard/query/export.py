@@ -13,9 +13,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pandas as pd
 import param
 import pyarrow as pa
 from sqlalchemy import select
@@ -33,6 +32,9 @@ from dashboard.query.reader import ArrowReader
 from dashboard.query.records import FileRecord
 from dashboard.store.db import Store
 from dashboard.store.models import Case, DataFile, DataSource, WorkflowOrder
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (frame, preview)
+    import pandas as pd
 
 Progress = Callable[[int, int], None]
 ZIP_MEMBER_OVERHEAD = 200  # bytes per member: headers, central directory, manifest entry
@@ -406,6 +408,8 @@ class ExportQuery(param.Parameterized):
 
 
 def _frame(tables: list[pa.Table], schema: pa.Schema) -> pd.DataFrame:
+    import pandas as pd
+
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, Select, text
 from sqlalchemy.engine import make_url
 
 BATCH_ROWS = 65_536
+RANDOM_PAGE_COST = 1.1  # PostgreSQL export connections (see _connect_postgres)
 MAX_IDLE_READERS = 2
 
 
@@ -126,7 +127,17 @@ class ArrowReader:
         uri = url.set(query={}).render_as_string(hide_password=False)
         if url.query:
             uri += "?" + urlencode(url.query, doseq=True, quote_via=quote)
-        return driver.connect(uri, autocommit=True)
+        connection = driver.connect(uri, autocommit=True)
+        cursor = connection.cursor()
+        try:
+            # This connection only reads exports, chunk by chunk. With the default cost of a
+            # random page (4, for spinning disks) the planner seq-scans whole tables for every
+            # chunk; 1.1, the usual value for SSDs, makes it use the indexes (bench: PostgreSQL
+            # long export 8.6 s -> 7.2 s on 1M rows).
+            cursor.execute(f"SET random_page_cost = {RANDOM_PAGE_COST}")
+        finally:
+            cursor.close()
+        return connection
 
     def _postgres(self, sql: str) -> Iterator[pa.RecordBatch]:
         if self._adbc is None:

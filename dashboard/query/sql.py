@@ -148,13 +148,18 @@ def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Se
 
 
 def long_values(scope: Scope, file_ids: Sequence[int]) -> Select:
-    """The long rows of some files without their assessment columns, unsorted.
+    """The long rows of some files without their assessment columns and frame, unsorted.
 
     One row per location, per object class and per attribute value, with two sort keys:
     ``attribute_rank`` orders location (0), object_class (1), then the taxonomy
     (2 + position); ``value_id`` orders the values of a multi-valued attribute. Within an
     assessment, SPEC order is (entity_id, annotation_id with entity-level values last,
     attribute_rank, value_id): all integers, so Arrow sorts them as any database would.
+
+    An attribute value's frame is its annotation's, left NULL here: the reader takes it from
+    the annotation's location row, which is always in the same chunk (the writer keeps an
+    annotation's values on its assessment), so the database need not look up the annotation
+    of every value (on PostgreSQL that lookup was a hash join over all annotations per chunk).
     """
     return _long_values(assessments_in_scope(scope, list(file_ids)))
 
@@ -167,10 +172,13 @@ def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
     and what the benchmark's naive path reads.
     """
     rows = _long_values(assessments_in_scope(scope, list(file_ids))).subquery("long_values")
+    framed = n.alias("framed")  # every row's frame is its annotation's
+    columns = [framed.c.frame if name == "frame" else rows.c[name] for name in VALUE_COLUMNS]
     return (
         _with_assessment_columns(a, dialect)
-        .add_columns(*(rows.c[name] for name in VALUE_COLUMNS))
+        .add_columns(*columns)
         .join(rows, rows.c.assessment_id == a.c.id)
+        .outerjoin(framed, rows.c.annotation_id == framed.c.id)
         .order_by(
             rows.c.entity_id,
             case((rows.c.annotation_id.is_(None), 1), else_=0),
@@ -235,21 +243,18 @@ def _long_values(scoped) -> Select:
     ).select_from(
         scoped.join(n, n.c.assessment_id == scoped.c.id).join(k, n.c.object_class_id == k.c.id)
     )
-    annotation_of_value = n.alias("valued")
     attribute = select(
         scoped.c.id,
         v.c.entity_id,
         v.c.annotation_id,
-        annotation_of_value.c.frame,
+        literal(None, Integer),  # the annotation's frame: see long_values
         t.c.name,
         v.c.value,
         func.coalesce(v.c.confidence, no_conf),
         t.c.position + 2,
         v.c.id,
     ).select_from(
-        scoped.join(v, v.c.assessment_id == scoped.c.id)
-        .join(t, v.c.attribute_id == t.c.id)
-        .outerjoin(annotation_of_value, v.c.annotation_id == annotation_of_value.c.id)
+        scoped.join(v, v.c.assessment_id == scoped.c.id).join(t, v.c.attribute_id == t.c.id)
     )
     return union_all(location, object_class, attribute)
 

@@ -87,3 +87,17 @@ def test_a_consumer_that_stops_early_stops_the_thread():
     stream.close()
     assert not any(t.name == "export-prefetch" and t.is_alive() for t in threading.enumerate())
     assert closed.wait(5)
+
+
+def test_postgresql_export_connections_cost_random_pages_as_on_ssd(store):
+    from sqlalchemy import func, select
+
+    from dashboard.query.reader import RANDOM_PAGE_COST, ArrowReader
+
+    if store.dialect != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    with ArrowReader(store.engine) as reader:
+        [batch] = reader.batches(select(func.current_setting("random_page_cost").label("cost")))
+    assert float(batch.column("cost")[0].as_py()) == RANDOM_PAGE_COST
+    with store.engine.connect() as connection:  # the app's own connections keep the default
+        assert connection.scalar(select(func.current_setting("random_page_cost"))) == "4"

@@ -51,6 +51,7 @@ def assessments(draw):
                             st.sampled_from(["car", "bus"]),
                             CONFIDENCE,
                             st.lists(value_specs(), max_size=3),
+                            st.integers(0, 2),  # the frame (of a video)
                         ),
                         max_size=2,
                     )
@@ -83,9 +84,9 @@ def build(store, files) -> str:
                 assessment = writer.add_assessment(s, data_file, "s", "human", "u", when)
                 for block in spec["entities"]:
                     entity = entity_ids.setdefault(block["entity"], writer.entity(s, wf))
-                    for cls, confidence, values in block["annotations"]:
+                    for cls, confidence, values, frame in block["annotations"]:
                         annotation = writer.add_annotation(
-                            s, tax, assessment, entity, cls, "POINT (1 2)", confidence, 0.5
+                            s, tax, assessment, entity, cls, "POINT (1 2)", confidence, 0.5, frame
                         )
                         for attr, value, conf in values:
                             writer.add_value(
@@ -115,6 +116,9 @@ def check_agreement(store, workflow: str, scope: str) -> None:
     assert len(long_rows) == long.counts().rows
     assert len(wide_rows) == wide.counts().rows
 
+    frames = {r["annotation_id"]: r["frame"] for r in long_rows if r["attribute"] == "location"}
+    for row in long_rows:  # a row's frame is its annotation's; entity-level values have none
+        assert row["frame"] == frames.get(row["annotation_id"])
     locations, classes = {}, {}
     on_annotation, on_entity = defaultdict(list), defaultdict(list)
     for row in long_rows:
@@ -135,6 +139,7 @@ def check_agreement(store, workflow: str, scope: str) -> None:
         annotation = row["annotation_id"]
         if annotation is not None:
             assert locations[annotation] == (key, row["location"], row["confidence"])
+            assert row["frame"] == frames[annotation]
             assert classes[annotation] == row["object_class"]
             seen_annotations.add(annotation)
         else:
