@@ -141,5 +141,7 @@ def prefetched(source: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 
 def _table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
-    batches = list(batches)
-    return pa.Table.from_batches(batches) if batches else None
+    """One table of a statement's batches. Batches read through fetchmany have their types
+    inferred one by one (a batch whose frames are all NULL has a null column): promote."""
+    tables = [pa.Table.from_batches([batch]) for batch in batches]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None

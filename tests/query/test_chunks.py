@@ -101,3 +101,15 @@ def test_postgresql_export_connections_cost_random_pages_as_on_ssd(store):
     assert float(batch.column("cost")[0].as_py()) == RANDOM_PAGE_COST
     with store.engine.connect() as connection:  # the app's own connections keep the default
         assert connection.scalar(select(func.current_setting("random_page_cost"))) == "4"
+
+
+def test_batches_whose_types_were_inferred_apart_make_one_table(hand_store, monkeypatch):
+    """Small reads go through fetchmany, which infers each batch's types from its values: a
+    batch of entity-level values only has null annotation ids and frames. One row per batch
+    makes every such batch."""
+    from dashboard.query import reader
+
+    query = ExportQuery(hand_store, workflow="harbour", scope="all", spreadsheet_safe=False)
+    expected = query.preview(1000)
+    monkeypatch.setattr(reader, "BATCH_ROWS", 1)
+    assert query.preview(1000).equals(expected)
