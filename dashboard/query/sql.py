@@ -123,8 +123,12 @@ def assessments_in_scope(scope: Scope, file_ids: Select | Sequence[int]):
 
     The Latest rule (SPEC section 2): the greatest assessed_at, ties broken by the greater id.
     """
+    return _scoped(scope, file_ids).subquery("scoped")
+
+
+def _scoped(scope: Scope, file_ids: Select | Sequence[int]) -> Select:
     if scope is Scope.all:
-        return select(a).where(a.c.data_file_id.in_(file_ids)).subquery("scoped")
+        return select(a).where(a.c.data_file_id.in_(file_ids))
     ranked = (
         select(
             a,
@@ -135,7 +139,7 @@ def assessments_in_scope(scope: Scope, file_ids: Select | Sequence[int]):
         .where(a.c.data_file_id.in_(file_ids))
         .subquery("ranked")
     )
-    return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1).subquery("scoped")
+    return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1)
 
 
 def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
@@ -262,7 +266,9 @@ def _long_values(scoped) -> Select:
 def counts(filters: Filters) -> Select:
     """Files, assessments, annotations and attribute values in scope, in one statement."""
     files = files_in_scope(filters).with_only_columns(f.c.id).order_by(None)
-    scoped = assessments_in_scope(filters.scope, files)
+    # A CTE: the database works out the assessments in scope (the Latest rule's window) once
+    # for the six counts that use them (bench: 2-2.5x faster for Latest on 1M rows).
+    scoped = _scoped(filters.scope, files).cte("scoped")
     ann = (
         select(func.count())
         .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
