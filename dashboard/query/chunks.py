@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from dashboard.layouts.tables import long_table
 from dashboard.query import sql
 from dashboard.query.options import LONG_COLUMNS, Scope
-from dashboard.query.reader import ArrowReader
+from dashboard.query.reader import ArrowReader, ReaderError
 
 # Files per chunk grow so that a preview reads only a few files and a download few chunks.
 CHUNK_FILES = (16, 128, 1024)
@@ -95,10 +95,18 @@ def _with_value_frames(rows: pa.Table) -> pa.Table:
     """Each row's frame is its annotation's, as on its location row (``sql.long_values``)."""
     annotation_id = rows.column("annotation_id")
     is_location = pc.equal(rows.column("attribute_rank"), 0)
-    frames = pc.take(
-        pc.filter(rows.column("frame"), is_location),
-        pc.index_in(annotation_id, value_set=pc.filter(annotation_id, is_location)),
-    )
+    found = pc.index_in(annotation_id, value_set=pc.filter(annotation_id, is_location))
+    owner = pc.take(pc.filter(rows.column("assessment_id"), is_location), found)
+    elsewhere = pc.or_kleene(pc.is_null(found), pc.not_equal(owner, rows.column("assessment_id")))
+    lost = pc.and_(pc.is_valid(annotation_id), elsewhere)
+    if pc.any(lost).as_py():  # only a store written around dashboard.store.writer can get here
+        stray = pc.filter(rows, lost).slice(0, 1).to_pylist()[0]
+        raise ReaderError(
+            f"a value of annotation {stray['annotation_id']} is stored with assessment "
+            f"{stray['assessment_id']}, which does not hold that annotation: the store breaks "
+            "the rule that an annotation's values are of its assessment"
+        )
+    frames = pc.take(pc.filter(rows.column("frame"), is_location), found)
     return rows.set_column(rows.schema.get_field_index("frame"), "frame", frames)
 
 

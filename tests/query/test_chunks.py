@@ -113,3 +113,26 @@ def test_batches_whose_types_were_inferred_apart_make_one_table(hand_store, monk
     expected = query.preview(1000)
     monkeypatch.setattr(reader, "BATCH_ROWS", 1)
     assert query.preview(1000).equals(expected)
+
+
+def test_a_value_stored_apart_from_its_annotation_is_an_error_not_a_blank_frame(hand_store):
+    """The writer keeps an annotation's values on its assessment; a store written around it
+    that breaks this gets a clear error instead of a value row without its frame."""
+    from sqlalchemy import select, update
+
+    from dashboard.query.reader import ReaderError
+    from dashboard.store.models import Assessment, AttributeValue
+
+    with hand_store.session() as session:
+        value = session.scalars(
+            select(AttributeValue).where(AttributeValue.annotation_id.is_not(None))
+        ).first()
+        other = session.scalar(
+            select(Assessment.id).where(Assessment.id != value.assessment_id).limit(1)
+        )
+        session.execute(
+            update(AttributeValue).where(AttributeValue.id == value.id).values(assessment_id=other)
+        )
+    query = ExportQuery(hand_store, workflow="harbour", scope="all")
+    with pytest.raises(ReaderError, match="is stored with assessment"):
+        query.write_csv(io.BytesIO())
