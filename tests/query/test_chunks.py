@@ -136,3 +136,58 @@ def test_a_value_stored_apart_from_its_annotation_is_an_error_not_a_blank_frame(
     query = ExportQuery(hand_store, workflow="harbour", scope="all")
     with pytest.raises(ReaderError, match="is stored with assessment"):
         query.write_csv(io.BytesIO())
+
+
+class _HangUp(io.RawIOBase):
+    """A download whose client goes away after the header and the first chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.writes += 1
+        if self.writes > 2:
+            raise ConnectionResetError("the client went away")
+        return len(data)
+
+
+def test_a_download_stopped_midway_stops_reading_and_the_next_one_works(hand_store, monkeypatch):
+    from datetime import datetime
+
+    from dashboard.store import writer
+    from tests.hand_workflow import image_bytes
+
+    with hand_store.session() as session:  # more files, so that there is an "on to the end"
+        workflow = hand_store.workflow(session, "harbour")
+        source = writer.data_source(session, "cam-1")
+        for index in range(8):
+            case = writer.case(session, workflow, f"extra-{index}")
+            name = f"extra-{index}.png"
+            data_file = writer.add_file(
+                session, hand_store.files, case, source, name, image_bytes(8, 8, "PNG")
+            )
+            writer.add_assessment(
+                session, data_file, "review", "human", "anna", datetime(2026, 11, 5)
+            )
+    monkeypatch.setattr(chunks, "CHUNK_FILES", (1,))  # a chunk per file: the thread reads ahead
+    query = ExportQuery(hand_store, workflow="harbour", scope="all")
+    expected = io.BytesIO()
+    query.write_csv(expected)
+    read = []
+    original = chunks.read_long
+    monkeypatch.setattr(
+        "dashboard.query.export.read_long",
+        lambda *args: read.append(args[2]) or original(*args),
+    )
+    with pytest.raises(ConnectionResetError):
+        query.write_csv(_HangUp())
+    assert len(read) >= 2  # the first chunk was written while the thread read the next
+    assert not any(t.name == "export-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert len(read) < len(query.file_ids())  # it did not read on to the end
+    again = io.BytesIO()
+    query.write_csv(again)
+    assert again.getvalue() == expected.getvalue()
