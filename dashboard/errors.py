@@ -39,3 +39,7 @@ class LinkError(AssessError, PermissionError):
 
 class NotAdminError(AssessError, PermissionError):
     pass
+
+
+class StoreIntegrityError(AssessError, ValueError):
+    """The store holds data that breaks a rule the writer keeps (written around it)."""

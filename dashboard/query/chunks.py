@@ -28,10 +28,11 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dashboard.errors import StoreIntegrityError
 from dashboard.layouts.tables import long_table
 from dashboard.query import sql
 from dashboard.query.options import LONG_COLUMNS, Scope
-from dashboard.query.reader import ArrowReader, ReaderError
+from dashboard.query.reader import ArrowReader
 
 # Files per chunk grow so that a preview reads only a few files and a download few chunks.
 CHUNK_FILES = (16, 128, 1024)
@@ -101,10 +102,11 @@ def _with_value_frames(rows: pa.Table) -> pa.Table:
     lost = pc.and_(pc.is_valid(annotation_id), elsewhere)
     if pc.any(lost).as_py():  # only a store written around dashboard.store.writer can get here
         stray = pc.filter(rows, lost).slice(0, 1).to_pylist()[0]
-        raise ReaderError(
+        raise StoreIntegrityError(
             f"a value of annotation {stray['annotation_id']} is stored with assessment "
             f"{stray['assessment_id']}, which does not hold that annotation: the store breaks "
-            "the rule that an annotation's values are of its assessment"
+            "the rule that an annotation's values are of its assessment; re-import that data "
+            "through the importers, which keep it"
         )
     frames = pc.take(pc.filter(rows.column("frame"), is_location), found)
     return rows.set_column(rows.schema.get_field_index("frame"), "frame", frames)

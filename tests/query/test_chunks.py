@@ -120,7 +120,7 @@ def test_a_value_stored_apart_from_its_annotation_is_an_error_not_a_blank_frame(
     that breaks this gets a clear error instead of a value row without its frame."""
     from sqlalchemy import select, update
 
-    from dashboard.query.reader import ReaderError
+    from dashboard.errors import StoreIntegrityError
     from dashboard.store.models import Assessment, AttributeValue
 
     with hand_store.session() as session:
@@ -134,8 +134,14 @@ def test_a_value_stored_apart_from_its_annotation_is_an_error_not_a_blank_frame(
             update(AttributeValue).where(AttributeValue.id == value.id).values(assessment_id=other)
         )
     query = ExportQuery(hand_store, workflow="harbour", scope="all")
-    with pytest.raises(ReaderError, match="is stored with assessment"):
+    with pytest.raises(StoreIntegrityError, match="is stored with assessment"):
         query.write_csv(io.BytesIO())
+    # The dashboard says so in place of the preview.
+    from dashboard.ui.admin import AdminTab
+
+    tab = AdminTab(store=hand_store, workflow="harbour", user="local")
+    tab.scope.value = "all"
+    assert "is stored with assessment" in tab.summary.object
 
 
 class _HangUp(io.RawIOBase):
