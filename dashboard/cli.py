@@ -4,6 +4,7 @@
     assess-export export WORKFLOW --scope latest --layout long --output out.csv
     assess-export demo [--if-empty]
     assess-export import-coco WORKFLOW coco.json IMAGES_DIR --stage detector --stage-kind machine
+    assess-export import-csv long.csv [--workflow NAME] [--images-dir DIR]
 
 Bad input exits with code 2 and one line on stderr; nothing is written.
 """
@@ -64,6 +65,22 @@ def _parser() -> argparse.ArgumentParser:
     coco.add_argument("--assessed-by", required=True)
     coco.add_argument("--data-source", default="coco-import")
     coco.add_argument("--order", default=None)
+
+    long_csv = commands.add_parser(
+        "import-csv", help="import a long CSV (Attribute Values and Confidences) of this tool"
+    )
+    long_csv.add_argument("csv_file", type=Path)
+    long_csv.add_argument(
+        "--workflow", default=None, help="refuse rows of any other workflow (a guard)"
+    )
+    long_csv.add_argument(
+        "--images-dir", type=Path, default=None, help="read each file's bytes from here"
+    )
+    long_csv.add_argument(
+        "--no-spreadsheet-safety",
+        action="store_true",
+        help="the CSV was exported with spreadsheet safety off: keep every leading '",
+    )
     return parser
 
 
@@ -147,6 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 assessed_by=args.assessed_by,
                 data_source=args.data_source,
                 order=args.order,
+            )
+            print(summary)
+        elif args.command == "import-csv":
+            from dashboard.store.csv_import import import_long_csv
+
+            summary = import_long_csv(
+                store,
+                args.csv_file,
+                workflow=args.workflow,
+                images_dir=args.images_dir,
+                spreadsheet_safe=not args.no_spreadsheet_safety,
             )
             print(summary)
     except AssessError as exc:

@@ -104,3 +104,29 @@ def test_export_files_and_annotated_zips(data_dir, tmp_path):
         data_dir, workflow="harbour", layout="annotated", order="8492192", scope="all"
     ).write_annotated_zip(expected)
     assert drawn.read_bytes() == expected.getvalue()
+
+
+def test_import_csv_round_trips_into_an_empty_store(data_dir, tmp_path, monkeypatch, capsys):
+    exported = tmp_path / "long.csv"
+    argv = ["export", "harbour", "--scope", "all", "-q"]
+    assert main([*argv, "-o", str(exported)]) == 0
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(tmp_path / "empty"))  # a second, empty store
+    assert main(["import-csv", str(exported), "--workflow", "harbour"]) == 0
+    assert "ImportSummary(workflows=1, files=3" in capsys.readouterr().out
+    again = tmp_path / "again.csv"
+    assert main([*argv, "-o", str(again)]) == 0
+    assert again.read_bytes() == exported.read_bytes()
+
+
+def test_import_csv_bad_input_exits_2_and_imports_nothing(data_dir, tmp_path, capsys):
+    before = api_bytes(data_dir, scope="all")
+    assert main(["import-csv", str(tmp_path / "missing.csv")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"assess-export: error: CSV file not found: {tmp_path / 'missing.csv'}"
+    )
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("workflow,file\nharbour,x.jpg\n")
+    assert main(["import-csv", str(wrong)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("assess-export: error: ") and error.count("\n") == 1
+    assert api_bytes(data_dir, scope="all") == before

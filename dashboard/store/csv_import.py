@@ -167,7 +167,14 @@ def _text(source: str | Path | BinaryIO | TextIO) -> Iterator[TextIO]:
     if csv.field_size_limit() < FIELD_SIZE_LIMIT:
         csv.field_size_limit(FIELD_SIZE_LIMIT)
     if isinstance(source, str | Path):
-        with open(source, encoding="utf-8-sig", newline="") as stream:
+        try:
+            stream = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            raise ImportRecordError(f"CSV file not found: {source}") from None
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise ImportRecordError(f"cannot read CSV file {source}: {reason}") from None
+        with stream:
             yield stream
     elif isinstance(source, io.TextIOBase):
         yield source
