@@ -23,6 +23,7 @@ SCRIPTS = {
     "drawing": ["bench_drawing.py"],
     "route": ["bench_route.py"],
     "preview": ["bench_preview.py"],
+    "import": ["bench_import.py"],
 }
 QUICK = {
     "export": ["--sizes", "1000000", "--repeat", "1", "--backends", "sqlite"],
@@ -30,6 +31,7 @@ QUICK = {
     "drawing": ["--images", "50", "--repeats", "1"],
     "route": ["--gib", "0.25"],
     "preview": ["--repeat", "2", "--rows", "200000"],
+    "import": ["--rows", "20000"],
 }
 
 HEADER = """# Benchmark results
