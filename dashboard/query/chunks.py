@@ -125,9 +125,9 @@ def prefetched(source: Iterator[T], depth: int = 1) -> Iterator[T]:
     def work() -> None:
         try:
             for item in source:
-                if stop.is_set():
-                    return
                 items.put(item)
+                if stop.is_set():  # the consumer stopped while this item was read or put
+                    return
             items.put(done)
         except BaseException as exc:  # handed to the consumer
             items.put(exc)

@@ -193,7 +193,9 @@ def test_a_download_stopped_midway_stops_reading_and_the_next_one_works(hand_sto
         query.write_csv(_HangUp())
     assert len(read) >= 2  # the first chunk was written while the thread read the next
     assert not any(t.name == "export-prefetch" and t.is_alive() for t in threading.enumerate())
-    assert len(read) < len(query.file_ids())  # it did not read on to the end
+    # Two chunks reached the writer; at most one more waited in the queue and one was being
+    # read when it stopped: nothing is read after that.
+    assert len(read) <= 4 < len(query.file_ids())
     again = io.BytesIO()
     query.write_csv(again)
     assert again.getvalue() == expected.getvalue()
