@@ -152,7 +152,7 @@ def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Se
 
 
 def long_values(scope: Scope, file_ids: Sequence[int]) -> Select:
-    """The long rows of some files without their assessment columns and frame, unsorted.
+    """The long rows of some files without their assessment columns, unsorted.
 
     One row per location, per object class and per attribute value, with two sort keys:
     ``attribute_rank`` orders location (0), object_class (1), then the taxonomy
