@@ -89,18 +89,20 @@ def test_a_consumer_that_stops_early_stops_the_thread():
     assert closed.wait(5)
 
 
-def test_postgresql_export_connections_cost_random_pages_as_on_ssd(store):
+@pytest.mark.postgres
+def test_postgresql_export_connections_cost_random_pages_as_on_ssd(pg_schema_url, tmp_path):
     from sqlalchemy import func, select
 
     from dashboard.query.reader import RANDOM_PAGE_COST, ArrowReader
+    from dashboard.store.db import open_store
 
-    if store.dialect != "postgresql":
-        pytest.skip("a PostgreSQL planner setting")
+    store = open_store(db_url=pg_schema_url, files_url=str(tmp_path / "files"))
     with ArrowReader(store.engine) as reader:
         [batch] = reader.batches(select(func.current_setting("random_page_cost").label("cost")))
     assert float(batch.column("cost")[0].as_py()) == RANDOM_PAGE_COST
     with store.engine.connect() as connection:  # the app's own connections keep the default
         assert connection.scalar(select(func.current_setting("random_page_cost"))) == "4"
+    store.dispose()
 
 
 def test_batches_whose_types_were_inferred_apart_make_one_table(hand_store, monkeypatch):
