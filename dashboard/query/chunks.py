@@ -52,22 +52,20 @@ _SORT_KEYS = [
 T = TypeVar("T")
 
 
-def file_chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
-    """(files done after this chunk, the chunk's file ids), in export order."""
-    start, step = 0, 0
-    while start < len(file_ids):
-        size = CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)]
-        chunk = file_ids[start : start + size]
-        start, step = start + len(chunk), step + 1
-        yield start, chunk
-
-
 def record_chunks(records: Iterable[T]) -> Iterator[list[T]]:
     """Any iterable in chunks of ``CHUNK_FILES`` sizes."""
     records, step = iter(records), 0
     while chunk := list(itertools.islice(records, CHUNK_FILES[min(step, len(CHUNK_FILES) - 1)])):
         step += 1
         yield chunk
+
+
+def file_chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
+    """(files done after this chunk, the chunk's file ids), in export order."""
+    done = 0
+    for chunk in record_chunks(file_ids):
+        done += len(chunk)
+        yield done, chunk
 
 
 def read_long(reader: ArrowReader, scope: Scope, file_ids: list[int]) -> pa.Table | None:
