@@ -16,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 serve: setup
 	$(BIN)/assess-export demo --if-empty
-	$(BIN)/panel serve dashboard/app.py --plugins dashboard.routes --port $(PORT) \
-		--allow-websocket-origin="*" --index app
+	$(BIN)/assess-export serve --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check dashboard tests bench notebooks

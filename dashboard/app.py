@@ -12,7 +12,27 @@ from dashboard.links import LOCAL_USER
 from dashboard.runtime import app_store, is_admin
 from dashboard.ui.admin import AdminTab
 from dashboard.ui.overview import Overview
+from dashboard.ui.safe import as_markdown
 
+
+def serve_resources_locally() -> None:
+    """Stylesheets of this session come from this server, never a CDN.
+
+    Panel sets the document's ``dist_url`` only for a session made by the page request; a
+    session made at websocket connect (a slow client whose first session expired, another
+    server process) falls back to Panel's CDN. Set it the same way for every session."""
+    from panel.io.resources import LOCAL_DIST
+
+    document = pn.state.curdoc
+    if document is None or document.session_context is None:
+        return
+    prefix = pn.state.rel_path
+    document.template_variables.setdefault(
+        "dist_url", f"{prefix}/{LOCAL_DIST}" if prefix else LOCAL_DIST
+    )
+
+
+serve_resources_locally()  # before any component, the extension's included
 pn.extension("tabulator", notifications=True, loading_indicator=True)
 
 TITLE = "Assessment Export Dashboard"
@@ -60,11 +80,12 @@ def build_app() -> pn.template.BootstrapTemplate:
         main[:] = [workflow_tabs(store, event.new, user)]
 
     picker.param.watch(switch, "value")
-    sidebar = [picker, pn.pane.Markdown(f"Signed in as **{user or 'nobody'}**")]
-    title = f"{TITLE}: {picker.value}" if picker.value else TITLE
+    sidebar = [picker, pn.pane.Markdown(f"Signed in as **{as_markdown(user or 'nobody')}**")]
+    # The title names the product only: the template renders it as HTML, and the workflow,
+    # a name from data, is shown (as text) by the Overview's header.
     # Bootstrap, not Fast: Fast's design loads a web font from a third-party host, and the
     # page must load with no request beyond this server.
-    return pn.template.BootstrapTemplate(title=title, sidebar=sidebar, main=[main])
+    return pn.template.BootstrapTemplate(title=TITLE, sidebar=sidebar, main=[main])
 
 
 build_app().servable()

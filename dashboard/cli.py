@@ -5,6 +5,7 @@
     assess-export demo [--if-empty]
     assess-export import-coco WORKFLOW coco.json IMAGES_DIR --stage detector --stage-kind machine
     assess-export import-csv long.csv [--workflow NAME] [--images-dir DIR]
+    assess-export serve [PANEL SERVE OPTIONS]
 
 Bad input exits with code 2 and one line on stderr; nothing is written.
 """
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("list", help="list workflows with their orders and data sources")
+    commands.add_parser(
+        "serve", help="serve the dashboard (on 127.0.0.1:5006; options: panel serve's)"
+    )
 
     export = commands.add_parser("export", help="export one workflow")
     export.add_argument("workflow")
@@ -136,6 +140,11 @@ def _export(store: Store, args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # every further option is panel serve's (dashboard.server)
+        from dashboard.server import main as serve
+
+        return serve(argv[1:])
     args = _parser().parse_args(argv)
     try:
         store = open_store()

@@ -10,6 +10,9 @@ Variables (defaults in brackets):
 - ASSESS_SMTP_HOST, _PORT, _USER, _PASSWORD, _FROM, _TLS: outgoing mail [unset: links in the UI]
 - ASSESS_ADMINS: comma-separated user names with the admin role [unset: everyone who logs in]
 - ASSESS_JOBS_URL: job engine storage, e.g. redis://... [embedded, in the data folder]
+- ASSESS_DOWNLOAD_SLOTS: downloads a server process produces at once [4]
+- ASSESS_DOWNLOAD_QUEUE: further downloads that wait for a slot; beyond, 503 [16]
+- ASSESS_DOWNLOAD_WAIT: seconds a download waits for a slot before a 503 [30]
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ class Settings:
     data_dir: Path
     db_url: str
     files_url: str
-    public_url: str = "http://localhost:5006"
+    public_url: str | None = None  # None: the base URL the dashboard was opened at
     admins: frozenset[str] | None = None
     jobs_url: str | None = None
     smtp: SmtpSettings | None = None
     secret_value: str | None = field(default=None, repr=False)
+    download_slots: int = 4
+    download_queue: int = 16
+    download_wait: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,13 +68,16 @@ class Settings:
             data_dir=data_dir,
             db_url=env.get("ASSESS_DB_URL") or f"sqlite:///{data_dir / 'assess.db'}",
             files_url=env.get("ASSESS_FILES_URL") or str(data_dir / "files"),
-            public_url=(env.get("ASSESS_PUBLIC_URL") or "http://localhost:5006").rstrip("/"),
+            public_url=(env.get("ASSESS_PUBLIC_URL") or "").rstrip("/") or None,
             admins=(
                 frozenset(a.strip() for a in admins.split(",") if a.strip()) if admins else None
             ),
             jobs_url=env.get("ASSESS_JOBS_URL") or None,
             smtp=smtp,
             secret_value=env.get("ASSESS_SECRET") or None,
+            download_slots=_count(env, "ASSESS_DOWNLOAD_SLOTS", 4, minimum=1),
+            download_queue=_count(env, "ASSESS_DOWNLOAD_QUEUE", 16, minimum=0),
+            download_wait=float(_count(env, "ASSESS_DOWNLOAD_WAIT", 30, minimum=0)),
         )
 
     @property
@@ -107,3 +116,16 @@ def _port(value: str | None) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"ASSESS_SMTP_PORT must be a port number, got {value!r}") from None
+
+
+def _count(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return number

@@ -61,12 +61,15 @@ def sign(
 def verify(secret: bytes, token: str, user: str, now: float | None = None) -> Grant:
     """The grant of a token opened by ``user``; raises LinkError saying why it is refused."""
     payload, _, signature = (token or "").partition(".")
-    if not payload or not signature:
+    if not payload or not signature or not (payload + signature).isascii():
         raise LinkError("this download link is malformed")
     if not hmac.compare_digest(_signature(secret, payload), signature):
         raise LinkError("this download link is not valid (its signature does not match)")
-    body = json.loads(_unb64(payload))
-    grant = Grant(user=body["u"], expires=int(body["e"]), target=body["t"])
+    try:
+        body = json.loads(_unb64(payload))
+        grant = Grant(user=str(body["u"]), expires=int(body["e"]), target=dict(body["t"]))
+    except (ValueError, TypeError, KeyError) as exc:  # signed by us, so only an old format
+        raise LinkError("this download link is malformed") from exc
     if (time.time() if now is None else now) >= grant.expires:
         raise LinkError("this download link has expired; request a new one from the dashboard")
     if grant.user != user:

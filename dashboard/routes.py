@@ -9,16 +9,12 @@ Links are verified first (dashboard.links): a forged, expired or foreign link ge
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
-import queue
-import threading
 from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import quote
 
 from tornado.iostream import StreamClosedError
-from tornado.web import RequestHandler
+from tornado.web import HTTPError, RequestHandler
 
 from dashboard.config import Settings
 from dashboard.errors import AssessError, LinkError, NotAdminError
@@ -26,67 +22,28 @@ from dashboard.links import DOWNLOAD_PATH, LOCAL_USER, verify
 from dashboard.query.export import ExportQuery
 from dashboard.query.options import Layout
 from dashboard.runtime import app_store, is_admin
-
-CHUNK = 1 << 20
-PIPE_CHUNKS = 4  # at most this many chunks wait between the producer and the socket
+from dashboard.streams import CHUNK, ChunkPipe, DownloadCancelled, DownloadCapacity
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",
     "zip": "application/zip",
 }
+STALL_SECONDS = 60  # a client that takes no bytes for this long gives its slot back
+RETRY_AFTER = 10  # seconds a turned-away client is asked to wait
 
 
-class DownloadCancelled(Exception):
-    """The client went away; the producer stops at its next write."""
+_capacity: DownloadCapacity | None = None
 
 
-class ChunkPipe(io.RawIOBase):
-    """A write-only binary stream that hands ~1 MiB chunks to the request handler."""
-
-    _END = object()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: queue.Queue = queue.Queue(maxsize=PIPE_CHUNKS)
-        self._buffer = bytearray()
-        self.cancelled = threading.Event()
-
-    def write(self, data) -> int:
-        if self.cancelled.is_set():
-            raise DownloadCancelled("the client closed the download")
-        self._buffer += data
-        if len(self._buffer) >= CHUNK:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-        return len(data)
-
-    def writable(self) -> bool:
-        return True
-
-    def _put(self, item) -> None:
-        while not self.cancelled.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-        raise DownloadCancelled("the client closed the download")
-
-    def finish(self, error: BaseException | None = None) -> None:
-        if error is None and self._buffer:
-            self._put(bytes(self._buffer))
-        self._buffer.clear()
-        self._put(error if error is not None else self._END)
-
-    def get(self):
-        """The next chunk, None at the end; re-raises the producer's error."""
-        item = self._queue.get()
-        if item is self._END:
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
+def download_capacity(settings: Settings) -> DownloadCapacity:
+    """This process's download capacity, made at the first download (not on import)."""
+    global _capacity
+    if _capacity is None:
+        _capacity = DownloadCapacity(
+            settings.download_slots, settings.download_queue, settings.download_wait
+        )
+    return _capacity
 
 
 def request_user(handler: RequestHandler) -> str | None:
@@ -103,14 +60,20 @@ def content_disposition(filename: str) -> str:
 
 
 class DownloadHandler(RequestHandler):
-    def _request_summary(self) -> str:
-        """What Tornado's access and error logs print for this request: never the token,
-        which is a bearer credential until it expires."""
-        request = self.request
-        return f"{request.method} {request.path}?token=<redacted> ({request.remote_ip})"
+    def prepare(self) -> None:
+        """Take the token out of the request's URI: every log line Tornado writes for this
+        request (access, warnings, uncaught errors) names the URI, and the token is a bearer
+        credential until it expires. The parsed arguments keep it for ``get``."""
+        self.request.uri = f"{self.request.path}?token=<redacted>"
+        self.request.query = "token=<redacted>"
+        try:
+            self._token = self.get_argument("token", "")
+        except HTTPError:  # not UTF-8: refused as malformed, and Tornado logs no value
+            self._token = ""
 
     def _refuse(self, status: int, message: str) -> None:
         self.set_status(status)
+        self.clear_header("Content-Disposition")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(message + "\n")
 
@@ -120,7 +83,7 @@ class DownloadHandler(RequestHandler):
         try:
             if not is_admin(user, settings):
                 raise NotAdminError("only admins can download exports")
-            grant = verify(settings.secret(), self.get_argument("token", ""), user or "")
+            grant = verify(settings.secret(), self._token, user or "")
             filename, produce = self._producer(grant.target, grant.user)
         except (LinkError, NotAdminError) as exc:
             self._refuse(403, str(exc))
@@ -155,29 +118,35 @@ class DownloadHandler(RequestHandler):
         raise LinkError("this download link does not name anything to download")
 
     async def _stream(self, produce: Callable[[BinaryIO], object]) -> None:
-        pipe = ChunkPipe()
-
-        def run() -> None:
-            error = None
+        capacity = download_capacity(Settings.from_env())
+        if not await capacity.acquire():
+            self.set_header("Retry-After", str(RETRY_AFTER))
+            self._refuse(503, "the server is busy with other downloads: try again shortly")
+            return
+        self._pipe = pipe = ChunkPipe(asyncio.get_running_loop())
+        try:
+            producer = capacity.start(produce, pipe)
             try:
-                produce(pipe)
-            except BaseException as exc:  # handed to the request handler, which fails loudly
-                error = exc
-            with contextlib.suppress(DownloadCancelled):
-                pipe.finish(error)
+                await self._send(pipe)
+            finally:
+                pipe.cancel()
+                await producer
+        finally:
+            capacity.release()
 
-        loop = asyncio.get_running_loop()
-        producer = loop.run_in_executor(None, run)
+    async def _send(self, pipe: ChunkPipe) -> None:
         sent = False
         try:
-            while (chunk := await asyncio.to_thread(pipe.get)) is not None:
+            while (chunk := await pipe.get()) is not None:
                 self.write(chunk)
-                await self.flush()
+                await asyncio.wait_for(self.flush(), STALL_SECONDS)
                 sent = True
-        except StreamClosedError:
-            pipe.cancelled.set()
+        except (StreamClosedError, DownloadCancelled):
+            return
+        except TimeoutError:
+            self.request.connection.close()  # stalled: the client stopped reading
+            return
         except AssessError as exc:
-            pipe.cancelled.set()
             if sent:
                 self.request.connection.close()
                 raise
@@ -185,22 +154,15 @@ class DownloadHandler(RequestHandler):
             return
         except BaseException:
             # Headers are sent: closing without the final chunk makes the failure visible.
-            pipe.cancelled.set()
             self.request.connection.close()
             raise
-        finally:
-            await producer
         self.finish()
+
+    def on_connection_close(self) -> None:
+        """The client went away: the producer stops at its next write, freeing its slot."""
+        pipe = getattr(self, "_pipe", None)
+        if pipe is not None:
+            pipe.cancel()
 
 
 ROUTES = [(DOWNLOAD_PATH, DownloadHandler, {})]
-
-
-def _start_background_work() -> None:
-    """At server start: open the store (demo if empty) and start the job workers."""
-    from dashboard.jobs.tasks import start_background_work
-
-    start_background_work(app_store())
-
-
-_start_background_work()

@@ -27,15 +27,12 @@ def served_app(
     port: int | None = None,
     extra_args: tuple[str, ...] = (),
 ):
-    """`panel serve dashboard/app.py` on a free port; yields the base URL.
+    """The dashboard served as `make serve` serves it (`assess-export serve`), on a free
+    port; yields the base URL.
 
     ``extra_args`` go to panel serve (e.g. ``--basic-auth``, ``--cookie-secret``)."""
     port = port or free_port()
-    command = [
-        sys.executable, "-m", "panel", "serve", "dashboard/app.py",
-        "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*",
-    ]  # fmt: skip
-    command += ["--plugins", "dashboard.routes", *extra_args]
+    command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), *extra_args]
     log_path = Path(env["ASSESS_DATA_DIR"]) / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

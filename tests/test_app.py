@@ -18,4 +18,7 @@ def test_served_app_shows_the_workflow(tmp_path):
         response = urllib.request.urlopen(f"{base}/app?workflow=harbour", timeout=60)
         page = response.read().decode("utf-8")
     assert response.status == 200
-    assert "<title>Assessment Export Dashboard: harbour</title>" in page
+    # The title names the product only: the template renders it as HTML, so a name from data
+    # never goes there (the Overview's header shows the workflow, as text).
+    assert "<title>Assessment Export Dashboard</title>" in page
+    assert "harbour" not in page

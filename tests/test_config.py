@@ -19,11 +19,12 @@ def test_defaults(tmp_path, monkeypatch):
     assert settings.db_url == f"sqlite:///{data}/assess.db"
     assert settings.files_url == str(data / "files")
     assert settings.exports_dir == data / "exports"
-    assert settings.public_url == "http://localhost:5006"
+    assert settings.public_url is None  # links use the base URL the page was opened at
     assert settings.smtp is None
     assert settings.admins is None
     assert settings.jobs_url is None
     assert settings.secret_value is None
+    assert (settings.download_slots, settings.download_queue, settings.download_wait) == (4, 16, 30)
     assert not data.exists()  # reading settings creates nothing
 
 
@@ -168,3 +169,13 @@ def test_an_empty_secret_file_is_refused(tmp_path):
     (tmp_path / "secret").write_text("\n")
     with pytest.raises(ValueError, match="is empty: delete it to generate a new secret"):
         Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path)}).secret()
+
+
+def test_download_capacity_comes_from_the_environment_and_bad_numbers_are_refused():
+    settings = Settings.from_env(
+        {"ASSESS_DOWNLOAD_SLOTS": "2", "ASSESS_DOWNLOAD_QUEUE": "0", "ASSESS_DOWNLOAD_WAIT": "5"}
+    )
+    assert (settings.download_slots, settings.download_queue, settings.download_wait) == (2, 0, 5)
+    for name, value in (("ASSESS_DOWNLOAD_SLOTS", "0"), ("ASSESS_DOWNLOAD_QUEUE", "many")):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number"):
+            Settings.from_env({name: value})

@@ -90,6 +90,9 @@ def test_forged_expired_and_foreign_links_are_refused(served):
         link(base, options, lifetime=-1): "has expired",
         link(base, options, user="mallory"): "made for another user",
         f"{base}/download?token=garbage": "malformed",
+        f"{base}/download?token=%C3%A9t%C3%A9.sign%C3%A9": "malformed",  # non-ASCII
+        f"{base}/download?token=%FF%FE.x": "malformed",  # not UTF-8
+        f"{base}/download?token=e30.{good.rsplit('.', 1)[1]}": "signature does not match",
     }
     for url, reason in cases.items():
         status, headers, body = fetch(url)
@@ -104,7 +107,8 @@ def test_the_server_log_never_holds_a_download_token(served):
     base, store = served
     good = link(base, {"workflow": "harbour", "layout": "long"})
     refused = link(base, {"workflow": "harbour"}, user="mallory")
-    assert fetch(good)[0] == 200 and fetch(refused)[0] == 403
+    not_utf8 = f"{base}/download?token=%FFsecret-part.x"
+    assert fetch(good)[0] == 200 and fetch(refused)[0] == 403 and fetch(not_utf8)[0] == 403
     log = store.serve_log.read_text(errors="replace")
     deadline = time.monotonic() + 10
     while "/download?token=<redacted>" not in log and time.monotonic() < deadline:
@@ -113,6 +117,7 @@ def test_the_server_log_never_holds_a_download_token(served):
     assert "GET /download?token=<redacted>" in log  # the refused one is logged (a warning)
     for url in (good, refused):
         assert url.split("token=", 1)[1] not in log
+    assert "secret-part" not in log
 
 
 def test_a_link_with_bad_options_is_a_clear_400(served):

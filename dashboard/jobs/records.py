@@ -21,7 +21,11 @@ def utcnow() -> datetime:
 
 
 def create_job(
-    store: Store, requested_by: str, options: dict, notify_email: str | None = None
+    store: Store,
+    requested_by: str,
+    options: dict,
+    notify_email: str | None = None,
+    page_url: str | None = None,
 ) -> str:
     job_id = uuid.uuid4().hex
     with store.session() as session:
@@ -32,6 +36,7 @@ def create_job(
                 notify_email=notify_email or None,
                 workflow=str(options["workflow"]),
                 options=options,
+                page_url=page_url,
                 status=JobStatus.queued,
                 done=0,
                 total=0,

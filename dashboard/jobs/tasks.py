@@ -43,14 +43,22 @@ def _store() -> Store:
     return configured_store()
 
 
+DEFAULT_PUBLIC_URL = "http://localhost:5006"
+
+
 def request_annotated_export(
-    store: Store, query: ExportQuery, user: str, notify_email: str | None = None
+    store: Store,
+    query: ExportQuery,
+    user: str,
+    notify_email: str | None = None,
+    page_url: str | None = None,
 ) -> str:
-    """Create the job and enqueue it; returns at once with the job id."""
+    """Create the job and enqueue it; returns at once with the job id. ``page_url``: the base
+    URL the requester's page came from, the link's base unless ASSESS_PUBLIC_URL is set."""
     if Layout(query.layout) is not Layout.annotated:
         raise ValueError("only Annotated Files run as background jobs")
     query.filters()  # bad options fail here, before any job exists
-    job_id = records.create_job(store, user, query.options(), notify_email)
+    job_id = records.create_job(store, user, query.options(), notify_email, page_url)
     run_export(job_id)
     return job_id
 
@@ -80,7 +88,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
         return True
     expires = datetime.now(UTC) + timedelta(seconds=DEFAULT_LIFETIME)
     token = sign(settings.secret(), job.requested_by, {"kind": "job", "id": job_id})
-    link = download_url(settings.public_url, token)
+    link = download_url(settings.public_url or job.page_url or DEFAULT_PUBLIC_URL, token)
     mail = "pending" if settings.smtp and job.notify_email else "not configured"
     records.finish_job(
         store,

@@ -181,6 +181,17 @@ def spreadsheet_safe(table: pa.Table) -> pa.Table:
     return table
 
 
+def spreadsheet_safe_schema(schema: pa.Schema) -> pa.Schema:
+    """The header cells by the same rule: attribute names come from data too."""
+    return pa.schema([field.with_name(_safe_text(field.name)) for field in schema])
+
+
+def _safe_text(text: str) -> str:
+    if re.match(_TRIGGER, text) and not re.match(_NUMBER, text):
+        return "'" + text
+    return text
+
+
 def unescape_spreadsheet(text: str) -> str:
     """The inverse of ``spreadsheet_safe`` for one cell (used by the long-CSV importer)."""
     if re.match(r"^'+[=+\-@\t\r]", text) and not re.match(_NUMBER, text[1:]):

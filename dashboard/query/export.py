@@ -23,7 +23,13 @@ from dashboard.annotated import AnnotatedItem, write_annotated_zip
 from dashboard.archive import safe_part
 from dashboard.drawing import Overlay
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
-from dashboard.layouts.tables import LONG_SCHEMA, spreadsheet_safe, wide_schema, wide_table
+from dashboard.layouts.tables import (
+    LONG_SCHEMA,
+    spreadsheet_safe,
+    spreadsheet_safe_schema,
+    wide_schema,
+    wide_table,
+)
 from dashboard.layouts.writers import write_csv, write_parquet
 from dashboard.query import sql
 from dashboard.query.chunks import file_chunks, prefetched, read_long, record_chunks
@@ -191,11 +197,19 @@ class ExportQuery(param.Parameterized):
 
     @property
     def schema(self) -> pa.Schema:
+        """The table's columns as written: CSV with spreadsheet safety escapes header cells
+        (attribute names come from data) by the rule of its cells."""
         if Layout(self.layout) is Layout.wide:
-            return wide_schema(self.attribute_names)
-        if Layout(self.layout) is Layout.long:
-            return LONG_SCHEMA
-        raise InvalidOptionError(f"layout {self.layout} is not a table layout")
+            schema = wide_schema(self.attribute_names)
+        elif Layout(self.layout) is Layout.long:
+            schema = LONG_SCHEMA
+        else:
+            raise InvalidOptionError(f"layout {self.layout} is not a table layout")
+        return spreadsheet_safe_schema(schema) if self._escapes_cells else schema
+
+    @property
+    def _escapes_cells(self) -> bool:
+        return self.format == "csv" and self.spreadsheet_safe
 
     def tables(
         self, limit: int | None = None, progress: Progress | None = None
@@ -212,6 +226,7 @@ class ExportQuery(param.Parameterized):
             )
         filters = self.filters()
         attribute_names = list(self._attribute_names)
+        names = self.schema.names
         file_ids = self.file_ids()
         emitted = 0
         # A preview reads a few files in-process; a download streams through the bulk reader
@@ -225,8 +240,8 @@ class ExportQuery(param.Parameterized):
                 if table is not None:
                     if layout is Layout.wide:
                         table = wide_table(table, attribute_names)
-                    if self.format == "csv" and self.spreadsheet_safe:
-                        table = spreadsheet_safe(table)
+                    if self._escapes_cells:
+                        table = spreadsheet_safe(table).rename_columns(names)
                     if limit is not None and emitted + table.num_rows >= limit:
                         yield table.slice(0, limit - emitted)
                         return

@@ -282,6 +282,9 @@ class ExportJob(Base):
     notify_email: Mapped[str | None] = mapped_column(String(320))
     workflow: Mapped[str] = mapped_column(String(200))
     options: Mapped[dict] = mapped_column(JSON)  # ExportQuery.options()
+    # The base URL the requester's page was served from: the link's base without
+    # ASSESS_PUBLIC_URL.
+    page_url: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16))
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)

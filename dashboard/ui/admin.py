@@ -6,7 +6,6 @@ Widgets carry SPEC section 3's labels; the preview and the download both come fr
 
 from __future__ import annotations
 
-import html
 import re
 
 import pandas as pd
@@ -30,6 +29,7 @@ from dashboard.query.options import (
 from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
 from dashboard.ui.preview import preview
+from dashboard.ui.safe import as_html, as_markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -43,8 +43,18 @@ def _help(text: str) -> pn.pane.Markdown:
     return pn.pane.Markdown(text, styles={"font-size": "12px", "color": "#555"}, margin=(0, 10))
 
 
-JOB_COLUMNS = ["requested", "workflow order", "assessments", "status", "download", "progress",
-               "email"]  # fmt: skip
+JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status", "download",
+               "progress", "email"]  # fmt: skip
+
+
+def page_base_url() -> str | None:
+    """The scheme, host and port this session's page was opened at (a job link's base when
+    ASSESS_PUBLIC_URL is unset)."""
+    location = pn.state.location
+    if location is None or not location.hostname:
+        return None
+    port = f":{location.port}" if location.port else ""
+    return f"{location.protocol}//{location.hostname}{port}"
 
 
 class AdminTab(pn.viewable.Viewer):
@@ -136,7 +146,7 @@ class AdminTab(pn.viewable.Viewer):
                 self.summary.object = summary
                 self.body[:] = [body]
             except AssessError as exc:
-                self.summary.object = f"**{html.escape(str(exc))}**"
+                self.summary.object = f"**{as_markdown(exc)}**"
                 self.body[:] = []
         self.action[:] = [self._action()]
 
@@ -166,8 +176,8 @@ class AdminTab(pn.viewable.Viewer):
         href = download_url("", token)
         label = ACTION_LABELS[layout]
         return pn.pane.HTML(
-            f'<a id="export-download" href="{html.escape(href)}" style="{BUTTON_STYLE}" '
-            f'download="{html.escape(self.query.filename())}">{label}</a>',
+            f'<a id="export-download" href="{as_html(href)}" style="{BUTTON_STYLE}" '
+            f'download="{as_html(self.query.filename())}">{label}</a>',
             name="export-download",
         )
 
@@ -176,13 +186,16 @@ class AdminTab(pn.viewable.Viewer):
 
         email = self.email.value.strip()
         if email and not EMAIL.match(email):
-            pn.state.notifications and pn.state.notifications.error(f"{email!r} is no email")
+            if pn.state.notifications:
+                pn.state.notifications.error(f"{as_html(email)} is not an email address")
             return
         try:
-            request_annotated_export(self.store, self.query, self.user, email or None)
+            request_annotated_export(
+                self.store, self.query, self.user, email or None, page_base_url()
+            )
         except AssessError as exc:
             if pn.state.notifications:
-                pn.state.notifications.error(str(exc))
+                pn.state.notifications.error(as_html(exc))
             return
         if pn.state.notifications:
             pn.state.notifications.info("Annotated files requested: see Recent jobs below.")
@@ -196,18 +209,19 @@ class AdminTab(pn.viewable.Viewer):
         for job in jobs:
             progress = f"{job.done}/{job.total}" if job.total else "-"
             link = (
-                f'<a href="{html.escape(job.link)}" target="_blank">{html.escape(job.filename)}</a>'
+                f'<a href="{as_html(job.link)}" target="_blank">{as_html(job.filename)}</a>'
                 if job.status is JobStatus.done and job.link
-                else ""
+                else as_html(job.error or "")
             )
             rows.append(
                 {
                     "requested": f"{job.created_at:%Y-%m-%d %H:%M:%S}",
+                    "workflow": job.workflow,
                     "workflow order": job.options.get("order") or "",
                     "assessments": job.options.get("scope", ""),
                     "status": str(job.status),
                     "progress": progress,
-                    "download": link or (job.error or ""),
+                    "download": link,
                     "email": job.email_status,
                 }
             )
@@ -227,9 +241,10 @@ class AdminTab(pn.viewable.Viewer):
         if pn.state.notifications and jobs:
             latest = jobs[0]
             if latest.status is JobStatus.done:
-                pn.state.notifications.success(f"Ready: {latest.filename}", duration=8000)
+                message = f"Ready: {as_html(latest.filename)}"
+                pn.state.notifications.success(message, duration=8000)
             elif latest.status is JobStatus.failed:
-                pn.state.notifications.error(f"Export failed: {latest.error}")
+                pn.state.notifications.error(f"Export failed: {as_html(latest.error)}")
 
     # -- layout -----------------------------------------------------------------------------
 

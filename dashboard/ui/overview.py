@@ -15,6 +15,7 @@ import param
 from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
 from dashboard.query.options import LATEST_RULE, SCOPE_LABELS, Scope
+from dashboard.ui.safe import as_markdown
 
 hv.extension("bokeh", logo=False)
 
@@ -267,8 +268,10 @@ class Overview(pn.viewable.Viewer):
         try:
             numbers = data.summary(self.store, self.workflow)
         except UnknownWorkflowError as error:
-            return pn.pane.Alert(str(error), alert_type="warning")
-        header = pn.pane.Markdown(f"## {self.workflow}", disable_anchors=True, margin=(0, 10))
+            return pn.pane.Alert(as_markdown(error), alert_type="warning")
+        header = pn.pane.Markdown(
+            f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10)
+        )
         if not numbers["files"]:
             return pn.Column(
                 header,

@@ -19,6 +19,7 @@ from dashboard.drawing import draw_image
 from dashboard.query.export import Counts, ExportQuery
 from dashboard.query.options import Layout
 from dashboard.store.geometry import parse_wkt
+from dashboard.ui.safe import as_html, as_markdown, column_titles
 
 hv.extension("bokeh", logo=False)
 
@@ -55,6 +56,7 @@ def paged_table(frame: pd.DataFrame, css_class: str) -> pn.widgets.Tabulator:
     """A read-only table showing 20 rows a page."""
     return pn.widgets.Tabulator(
         frame,
+        titles=column_titles(frame.columns),
         pagination="remote",
         page_size=20,
         disabled=True,
@@ -86,15 +88,15 @@ def annotated_preview(query: ExportQuery) -> pn.Column:
         image = _open(query, item.record.storage_key)
         caption = item.record.file_name + (f" · {item.stage}" if item.stage else "")
         if image is None:
-            thumbnails.append(pn.pane.Markdown(f"*{caption}: image bytes unreadable*"))
+            thumbnails.append(pn.pane.Markdown(f"*{as_markdown(caption)}: image bytes unreadable*"))
             continue
         drawn = draw_image(image, item.overlays, max_size=THUMBNAIL)
         buffer = io.BytesIO()
         drawn.convert("RGB").save(buffer, "JPEG", quality=85)
         thumbnails.append(
             pn.Column(
-                pn.pane.JPG(buffer.getvalue(), width=THUMBNAIL, alt_text=caption),
-                pn.pane.Markdown(caption, styles={"font-size": "12px"}),
+                pn.pane.JPG(buffer.getvalue(), width=THUMBNAIL, alt_text=as_html(caption)),
+                pn.pane.Markdown(as_markdown(caption), styles={"font-size": "12px"}),
             )
         )
     return pn.Column(

@@ -165,3 +165,37 @@ def test_preview_is_the_start_of_the_download(hand_store):
         assert len(preview) == 5
         assert preview.astype(str).equals(full.head(5).astype(str))
         assert list(preview.columns) == list(full.columns)
+
+
+def test_header_cells_from_data_get_spreadsheet_safety_like_any_cell(store):
+    """Attribute names come from data: a header cell a spreadsheet would run is escaped by
+    the cells' rule (and left alone with safety off, or in Parquet)."""
+    from dashboard.store import writer
+
+    with store.session() as s:
+        writer.create_workflow(
+            s,
+            "sheet",
+            ["thing"],
+            [("=HYPERLINK(\"http://x\")", "string"), ("@SUM(1)", "string"), ("'+1x", "string"),
+             ("-3", "integer"), ("plain", "string")],
+        )  # fmt: skip
+    query = ExportQuery(store, workflow="sheet", layout="wide", scope="all")
+    out = io.BytesIO()
+    query.write_csv(out)
+    header = out.getvalue().decode().split("\n", 1)[0]
+    assert header.endswith(
+        '"confidence","\'=HYPERLINK(""http://x"")","\'@SUM(1)","\'\'+1x","-3","plain"'
+    )
+    assert list(query.preview(5).columns)[-5:] == [
+        "'=HYPERLINK(\"http://x\")", "'@SUM(1)", "''+1x", "-3", "plain"
+    ]  # fmt: skip
+    query.spreadsheet_safe = False
+    raw = io.BytesIO()
+    query.write_csv(raw)
+    assert (
+        raw.getvalue()
+        .decode()
+        .split("\n", 1)[0]
+        .endswith('"confidence","=HYPERLINK(""http://x"")","@SUM(1)","\'+1x","-3","plain"')
+    )

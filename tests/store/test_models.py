@@ -170,7 +170,7 @@ def test_migrating_twice_changes_nothing(store):
     from dashboard.store.db import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
-    assert head == "0002"
+    assert head == "0003"
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
             (head,)

@@ -1,0 +1,136 @@
+"""Bounded hand-over of bytes from a producer thread to the event loop that sends them.
+
+An HTTP download runs its producer (an export writing CSV or ZIP bytes) in a thread of its
+own and sends the bytes from the event loop. Two bounds keep any number of clients from
+starving the server:
+
+- ``DownloadCapacity``: at most ``slots`` producers run at once, each on a thread of a pool
+  of exactly that size (never asyncio's default executor, which Tornado and Panel share);
+  up to ``waiting`` more requests wait for a slot, at most ``wait_seconds``; the rest are
+  turned away at once (the route answers 503 with Retry-After).
+- ``ChunkPipe``: the producer hands ~1 MiB chunks to an ``asyncio.Queue`` of a few chunks;
+  the sender awaits it without taking a thread. A stopped download (client gone, stalled
+  or failed) makes the producer's next write raise ``DownloadCancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+PIPE_CHUNKS = 4  # at most this many chunks wait between the producer and the socket
+PUT_POLL = 0.25  # seconds: how often a producer blocked on a full pipe checks for a stop
+
+
+class DownloadCancelled(Exception):
+    """The download stopped (client gone or stalled); the producer stops at its next write."""
+
+
+class ChunkPipe(io.RawIOBase):
+    """A write-only binary stream whose chunks are awaited on the event loop ``loop``."""
+
+    _END = object()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=PIPE_CHUNKS)
+        self._buffer = bytearray()
+        self._cancelled = threading.Event()
+
+    # -- the producer's side (a worker thread) ------------------------------------------------
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._cancelled.is_set():
+            raise DownloadCancelled("the download was stopped")
+        self._buffer += data
+        if len(self._buffer) >= CHUNK:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(data)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The end of the stream: the rest of the buffer, then the end or the error."""
+        if error is None and self._buffer:
+            self._put(bytes(self._buffer))
+        self._buffer.clear()
+        self._put(error if error is not None else self._END)
+
+    def _put(self, item) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while True:
+            try:
+                future.result(timeout=PUT_POLL)
+                return
+            except concurrent.futures.TimeoutError:
+                if self._cancelled.is_set():
+                    future.cancel()
+                    raise DownloadCancelled("the download was stopped") from None
+
+    # -- the sender's side (the event loop) ---------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the producer at its next write (any thread)."""
+        self._cancelled.set()
+
+    async def get(self) -> bytes | None:
+        """The next chunk, None at the end; re-raises the producer's error."""
+        item = await self._queue.get()
+        if item is self._END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+class DownloadCapacity:
+    """How many downloads produce at once, and how many may wait for a turn."""
+
+    def __init__(self, slots: int, waiting: int, wait_seconds: float) -> None:
+        if slots < 1 or waiting < 0:
+            raise ValueError("a download capacity needs at least one slot")
+        self.slots = slots
+        self.waiting = waiting
+        self.wait_seconds = wait_seconds
+        self._pool = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="download")
+        self._free = asyncio.Semaphore(slots)
+        self._queued = 0
+
+    async def acquire(self) -> bool:
+        """Wait for a slot; False when the queue is full or the wait runs out."""
+        if self._free.locked() and self._queued >= self.waiting:
+            return False
+        self._queued += 1
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.wait_seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._queued -= 1
+
+    def release(self) -> None:
+        self._free.release()
+
+    def start(self, produce: Callable[[BinaryIO], object], pipe: ChunkPipe) -> asyncio.Future:
+        """Run ``produce(pipe)`` on a slot's thread; the pipe ends with its result or error."""
+
+        def run() -> None:
+            error = None
+            try:
+                produce(pipe)
+            except BaseException as exc:  # handed to the sender, which fails loudly
+                error = exc
+            with contextlib.suppress(DownloadCancelled):
+                pipe.finish(error)
+
+        return asyncio.get_running_loop().run_in_executor(self._pool, run)
