@@ -143,3 +143,21 @@ def test_stale_running_jobs_are_found_for_recovery(job_store):
     assert set(records.interrupted_jobs(job_store)) == {stale, queued}
     assert records.claim_job(job_store, stale)  # a dead worker's job can be taken over
     assert not records.claim_job(job_store, fresh)  # a live worker's job cannot
+
+
+@pytest.mark.parametrize(
+    ("public_url", "page_url", "base"),
+    [
+        (None, "http://dash.example:8123", "http://dash.example:8123"),  # where it was opened
+        ("https://export.example.org", "http://dash.example:8123", "https://export.example.org"),
+        (None, None, "http://localhost:5006"),  # a job requested through the API
+    ],
+)
+def test_a_job_link_starts_where_the_dashboard_was_opened_unless_public_url_says(
+    job_store, public_url, page_url, base
+):
+    job_store.settings = dataclasses.replace(job_store.settings, public_url=public_url)
+    query = ExportQuery(job_store, workflow="harbour", layout="annotated", order="8492192")
+    job_id = tasks.request_annotated_export(job_store, query, "anna", None, page_url)
+    assert tasks.execute(job_store, job_id, workers=1)
+    assert records.get_job(job_store, job_id).link.startswith(f"{base}/download?token=")
