@@ -7,7 +7,9 @@
     assess-export import-csv long.csv [--workflow NAME] [--images-dir DIR]
     assess-export serve [PANEL SERVE OPTIONS]
 
-Bad input exits with code 2 and one line on stderr; nothing is written.
+Exit codes: 0 done; 2 bad input (one line on stderr; nothing is written); 3 the environment
+failed (the output's disk or file system, the database: one line; nothing is written);
+141 the reader of the output went away (``| head``), quietly, as Unix tools end.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dashboard import __version__
-from dashboard.errors import AssessError
+from dashboard.errors import AssessError, OutputPathError
 from dashboard.query.options import Layout, Scope
 from dashboard.store.db import Store, open_store
 
@@ -112,31 +114,98 @@ def _export(store: Store, args: argparse.Namespace) -> None:
         spreadsheet_safe=not args.no_spreadsheet_safety,
     )
     output = args.output or query.filename()
+    target = None if output == "-" else _writable_target(output)
     counts = query.counts()
     total = counts.rows if Layout(query.layout) is Layout.annotated else counts.files
     bar = tqdm(total=total, unit="file", disable=args.quiet or None, file=sys.stderr)
+    skipped: list[dict] = []
 
     def progress(done: int, _total: int) -> None:
         bar.update(done - bar.n)
 
     try:
-        if output == "-":
-            query.write(sys.stdout.buffer, progress)
+        if target is None:
+            query.write(sys.stdout.buffer, progress, skipped.append)
             sys.stdout.buffer.flush()
-            return
-        # Write next to the target and rename at the end: a failed export leaves nothing.
-        target = Path(output)
-        fd, partial = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                query.write(out, progress)
-            os.replace(partial, target)
-        except BaseException:
-            os.unlink(partial)
-            raise
+        else:
+            _write_file(query, output, target, progress, skipped.append)
     finally:
         bar.close()
-    print(output, file=sys.stderr)
+    if skipped:
+        names = ", ".join(entry["original_name"] for entry in skipped[:SKIPPED_SHOWN])
+        more = f" and {len(skipped) - SKIPPED_SHOWN} more" if len(skipped) > SKIPPED_SHOWN else ""
+        print(
+            f"assess-export: warning: {len(skipped)} file(s) could not be read and are not in "
+            f"the archive (manifest.json lists them): {names}{more}",
+            file=sys.stderr,
+        )
+    if target is not None:
+        print(output, file=sys.stderr)
+
+
+SKIPPED_SHOWN = 5
+
+
+def _writable_target(output: str) -> Path:
+    """The output path, checked before any work: bad input names the path the user gave."""
+    target = Path(output)
+    if target.is_dir():
+        raise OutputPathError(f"cannot write {output}: it is a folder")
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"cannot write {output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {output}: folder {folder} is not writable")
+    return target
+
+
+def _write_file(query, output: str, target: Path, progress, skipped) -> None:
+    """Write next to the target and rename at the end: a failed export leaves nothing.
+    The file gets the permissions the umask gives a new file, as other tools' do."""
+    try:
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            query.write(out, progress, skipped)
+        os.chmod(partial, 0o666 & ~_umask())
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _environment_failure(exc: BaseException, output: str | None) -> str | None:
+    """One line for an operating-system or database failure, or None if ``exc`` is neither."""
+    from adbc_driver_manager import Error as BulkReaderError
+    from sqlalchemy.exc import DBAPIError
+
+    from dashboard.query.reader import ReaderError
+
+    if isinstance(exc, DBAPIError | BulkReaderError | ReaderError):
+        return f"the database failed: {_database_reason(exc)}; nothing was written"
+    if isinstance(exc, OSError):
+        where = f"writing {output}" if output and output != "-" else "writing the output"
+        if exc.filename is not None and not Path(str(exc.filename)).name.startswith("."):
+            where = f"{where} (reading {exc.filename})"
+        reason = exc.strerror or str(exc)
+        return f"{where} failed: {reason}; nothing was written"
+    return None
+
+
+def _database_reason(exc) -> str:
+    """The driver's first line, without the statement or its parameters (never a password:
+    SQLAlchemy's URL is not in the message)."""
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()
+    return first[0] if first else type(original).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +258,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AssessError as exc:
         print(f"assess-export: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`): end quietly; stdout may not be flushed again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        line = _environment_failure(exc, getattr(args, "output", None))
+        if line is None:
+            raise
+        print(f"assess-export: error: {line}", file=sys.stderr)
+        return 3
     return 0
 
 

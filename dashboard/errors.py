@@ -43,3 +43,7 @@ class NotAdminError(AssessError, PermissionError):
 
 class StoreIntegrityError(AssessError, ValueError):
     """The store holds data that breaks a rule the writer keeps (written around it)."""
+
+
+class OutputPathError(AssessError, OSError):
+    """An output path that cannot be written (a missing folder, a folder, no permission)."""

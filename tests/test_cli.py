@@ -10,6 +10,7 @@ from dashboard.cli import main
 from dashboard.query.export import ExportQuery
 from dashboard.store.db import open_store
 from tests.hand_workflow import build_hand_workflow
+from tests.helpers import ROOT
 
 
 @pytest.fixture
@@ -130,3 +131,178 @@ def test_import_csv_bad_input_exits_2_and_imports_nothing(data_dir, tmp_path, ca
     error = capsys.readouterr().err
     assert error.startswith("assess-export: error: ") and error.count("\n") == 1
     assert api_bytes(data_dir, scope="all") == before
+
+
+# -- output paths, pipes and faults (SPEC 7) ------------------------------------------------
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("assess-export: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err.strip()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("missing/out.csv", "folder missing does not exist"),
+        (".", "it is a folder"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_exits_2_naming_it(
+    data_dir, tmp_path, monkeypatch, capsys, where, message
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "harbour", "-q", "-o", where]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"assess-export: error: cannot write {where}: ")
+    assert line.endswith(message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may write: a read-only tmpfs as root (root ignores permissions)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)])
+    if mounted.returncode != 0:
+        pytest.skip("mounting a read-only tmpfs was refused")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_folder_exits_2_naming_the_path(data_dir, read_only_folder, capsys):
+    target = read_only_folder / "out.csv"
+    assert main(["export", "harbour", "-q", "-o", str(target)]) == 2
+    assert _one_error_line(capsys) == (
+        f"assess-export: error: cannot write {target}: folder {read_only_folder} is not writable"
+    )
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs filled to the last byte (CI runs as root); skipped where mounting is
+    refused."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)])
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs was refused")
+    try:
+        filler = open(folder / "filler", "wb", buffering=0)  # noqa: SIM115 (closed below)
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                filler.write(b"\0" * 4096)
+        filler.close()
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--scope", "all"],
+        ["--format", "parquet"],
+        ["--layout", "files"],
+        ["--layout", "annotated", "--order", "8492192"],
+    ],
+)
+def test_a_full_disk_ends_in_one_line_exit_3_and_leaves_nothing(
+    data_dir, full_disk, capsys, options
+):
+    target = full_disk / "out.bin"
+    assert main(["export", "harbour", *options, "-q", "-o", str(target)]) == 3
+    assert _one_error_line(capsys) == (
+        f"assess-export: error: writing {target} failed: No space left on device; "
+        "nothing was written"
+    )
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_reader_that_stops_early_ends_the_export_quietly(data_dir, tmp_path):
+    """`assess-export export ... -o - | head`: no traceback, exit 141 as Unix tools end."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        f"{sys.executable} -m dashboard.cli export harbour --scope all -q -o - | head -c 10"
+        " > /dev/null; echo ${PIPESTATUS[0]}"
+    )
+    for layout in ("long", "files"):
+        ended = subprocess.run(
+            ["bash", "-c", script.replace("--scope all", f"--scope all --layout {layout}")],
+            capture_output=True, text=True, env={**os.environ}, cwd=ROOT,
+        )  # fmt: skip
+        assert ended.stderr == ""
+        assert ended.stdout.strip() == "141"
+
+
+def test_exported_files_get_the_permissions_the_umask_gives(data_dir, tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        target = tmp_path / "out.csv"
+        assert main(["export", "harbour", "-q", "-o", str(target)]) == 0
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_skipped_file_is_reported_on_stderr_too(data_dir, tmp_path, capsys):
+    from sqlalchemy import select
+
+    from dashboard.store.models import DataFile
+
+    with data_dir.session() as session:
+        key = session.scalar(select(DataFile.storage_key).where(DataFile.file_name == "loose.jpg"))
+    data_dir.files.fs.rm(f"{data_dir.files.root}/{key}")  # the bytes are gone from storage
+    target = tmp_path / "files.zip"
+    assert main(["export", "harbour", "--layout", "files", "-q", "-o", str(target)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "assess-export: warning: 1 file(s) could not be read and are not in the archive "
+        "(manifest.json lists them): loose.jpg\n"
+    ) in err
+
+
+def test_csv_can_be_written_to_a_text_stream_and_archives_say_they_need_bytes(data_dir):
+    from dashboard.errors import InvalidOptionError
+
+    text = io.StringIO()
+    ExportQuery(data_dir, workflow="harbour", scope="all").write_csv(text)
+    assert text.getvalue().encode("utf-8") == api_bytes(data_dir, scope="all")
+    for options in ({"format": "parquet"}, {"layout": "files"}):
+        with pytest.raises(InvalidOptionError, match="binary stream"):
+            ExportQuery(data_dir, workflow="harbour", **options).write(io.StringIO())
+
+
+def test_a_refused_database_ends_in_one_line_naming_it_and_exit_3(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSESS_DB_URL", "postgresql+psycopg://anna:s3cret@127.0.0.1:1/test")
+    target = tmp_path / "out.csv"
+    assert main(["export", "harbour", "-q", "-o", str(target)]) == 3
+    line = _one_error_line(capsys)
+    assert line.startswith("assess-export: error: the database failed: ")
+    assert '"127.0.0.1", port 1 failed' in line and line.endswith("nothing was written")
+    assert "s3cret" not in line
+    assert not target.exists()
