@@ -108,8 +108,10 @@ def write_annotated_zip(
     total: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
+    skipped: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Stream the Annotated Files ZIP to ``out``; returns the number of images written."""
+    """Stream the Annotated Files ZIP to ``out``; returns the number of images written.
+    ``skipped(entry)`` hears of each file that could not be drawn (as the manifest lists it)."""
     members: list[dict[str, Any]] = []
     unreadable: list[dict[str, Any]] = []
     # Names are given in input order, as in the Files ZIP: a skipped file keeps its name.
@@ -131,6 +133,8 @@ def write_annotated_zip(
             }
             if drawn is None:
                 unreadable.append({**entry, "error": str(error)})
+                if skipped is not None:
+                    skipped(unreadable[-1])
             else:
                 info = writer.add_bytes(name, drawn, compress=False)
                 members.append({**entry, "byte_size": info.byte_size, "sha256": info.sha256})

@@ -12,7 +12,8 @@ Naming (SPEC 3.4, 3.5)
     script, ``_``, ``-`` and ``.`` becomes ``-`` (so no ``/``, ``\\``, control, format or
     bidi-override characters, no spaces); runs of dots become ``-`` (so never ``..``);
     a leading or trailing dot becomes ``-`` (no hidden files, nothing Windows would trim);
-    an empty part becomes ``-``. Each part is capped at 64 bytes of UTF-8 (the suffix at
+    an empty part becomes ``-``; a whole name that would start with ``-`` gets a leading
+    ``_`` (never taken for an option). Each part is capped at 64 bytes of UTF-8 (the suffix at
     16) so that a whole name, ``~N`` included, stays below the 255-byte limit of common
     file systems. The suffix is the original file name's, lower case, letters and digits
     only (other runs become one ``-``); a file without one gets a name without a trailing dot.
@@ -138,6 +139,12 @@ def safe_part(text: str, max_bytes: int = PART_MAX_BYTES) -> str:
     return text or "-"
 
 
+def leading_safe(name: str) -> str:
+    """A whole name that would start with ``-`` or ``.`` gets a leading ``_`` (SPEC 3.4):
+    no member or download is taken for a command-line option or a hidden file."""
+    return f"_{name}" if name.startswith(("-", ".")) else name
+
+
 def _clean_suffix(suffix: str | None) -> str:
     text = unicodedata.normalize("NFC", suffix or "").strip().lstrip(".").lower()
     text = _NOT_ALNUM_RUN.sub("-", text).strip("-")
@@ -173,7 +180,7 @@ def member_name(
     parts = [safe_part(ext), safe_part(order_or_workflow), str(int(count))]
     if stage is not None:
         parts.append(safe_part(stage))
-    name = "_".join(parts)
+    name = leading_safe("_".join(parts))
     clean_suffix = _clean_suffix(suffix)
     return f"{name}.{clean_suffix}" if clean_suffix else name
 
@@ -597,6 +604,7 @@ def write_files_zip(
     date_time: tuple[int, int, int, int, int, int] = FIXED_DATE_TIME,
     read_ahead: int = READ_AHEAD,
     hash_thread: bool = True,
+    skipped: Callable[[dict[str, Any]], None] | None = None,
 ) -> ZipSummary:
     """Stream the Files ZIP (SPEC 3.4) of ``records`` to ``out``; returns a summary.
 
@@ -636,6 +644,8 @@ def write_files_zip(
                             "error": f"{type(exc).__name__}: {exc}",
                         }
                     )
+                    if skipped is not None:
+                        skipped(unreadable[-1])
                 else:
                     hasher = _Hasher(writer._executor, loaded.sha256)
                     try:

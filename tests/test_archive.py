@@ -102,7 +102,7 @@ def safe(name: str) -> bool:
         and "\\" not in name
         and ".." not in name
         and not any(unicodedata.category(c).startswith("C") for c in name)
-        and not name.startswith(".")
+        and not name.startswith((".", "-"))
         and len(name.encode("utf-8")) <= 255
     )
 
@@ -113,6 +113,14 @@ def safe(name: str) -> bool:
 def test_all_digit_external_id_is_padded_to_12_digits():
     assert names_of([record()]) == ["000003112442_8492192_1.jpg"]
     assert member_name("3112442", "8492192", 1, "jpg") == "000003112442_8492192_1.jpg"
+
+
+def test_no_member_name_starts_with_a_dash_or_a_dot():
+    assert member_name("-rf", "o", 1, "jpg") == "_-rf_o_1.jpg"
+    assert member_name("/etc/passwd", "o", 1, "jpg") == "_-etc-passwd_o_1.jpg"
+    assert member_name(".hidden", "o", 1, "jpg") == "_-hidden_o_1.jpg"
+    assert member_name("", "o", 1, "jpg") == "_-_o_1.jpg"
+    assert member_name("A-7", "o", 1, "jpg") == "A-7_o_1.jpg"
 
 
 def test_longer_all_digit_id_and_non_digit_ids_are_not_padded():
@@ -188,15 +196,15 @@ def test_manifest_name_is_reserved():
 @pytest.mark.parametrize(
     ("external_id", "expected"),
     [
-        ("../../etc/x", "----etc-x_8492192_1.jpg"),
+        ("../../etc/x", "_----etc-x_8492192_1.jpg"),
         ("a\\b", "a-b_8492192_1.jpg"),
         ("a\x00b", "a-b_8492192_1.jpg"),
         ("a\nb\r\t", "a-b_8492192_1.jpg"),
-        ("..", "-_8492192_1.jpg"),
-        (".", "-_8492192_1.jpg"),
-        ("", "-_8492192_1.jpg"),
-        ("   ", "-_8492192_1.jpg"),
-        (".hidden", "-hidden_8492192_1.jpg"),
+        ("..", "_-_8492192_1.jpg"),
+        (".", "_-_8492192_1.jpg"),
+        ("", "_-_8492192_1.jpg"),
+        ("   ", "_-_8492192_1.jpg"),
+        (".hidden", "_-hidden_8492192_1.jpg"),
         ("evil\u202egpj.exe", "evil-gpj.exe_8492192_1.jpg"),
         ("a b:c*d?e", "a-b-c-d-e_8492192_1.jpg"),
         ("C:/Windows", "C--Windows_8492192_1.jpg"),

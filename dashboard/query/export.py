@@ -7,20 +7,21 @@ No Panel import here: the dashboard, the notebooks and the command line all use 
 
 from __future__ import annotations
 
+import codecs
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import param
 import pyarrow as pa
 from sqlalchemy import select
 
 from dashboard.annotated import AnnotatedItem, write_annotated_zip
-from dashboard.archive import safe_part
+from dashboard.archive import leading_safe, safe_part
 from dashboard.drawing import Overlay
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
 from dashboard.layouts.tables import (
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (frame, previe
     import pandas as pd
 
 Progress = Callable[[int, int], None]
+Skipped = Callable[[dict[str, Any]], None]  # a file an archive skipped, as its manifest lists it
 ZIP_MEMBER_OVERHEAD = 200  # bytes per member: headers, central directory, manifest entry
 COUNTS_CACHE_SIZE = 256
 _COUNTS_CACHE: dict = {}  # (database, filters, data version) -> counts row
@@ -268,10 +270,13 @@ class ExportQuery(param.Parameterized):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def write_csv(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
-        """Write the table layout as CSV to a path or binary stream; returns rows written."""
+    def write_csv(
+        self, target: str | Path | BinaryIO | TextIO, progress: Progress | None = None
+    ) -> int:
+        """Write the table layout as CSV to a path, a binary stream or a text stream (e.g.
+        ``io.StringIO``, which gets the same text decoded); returns rows written."""
         self.format = "csv"
-        with _open_target(target) as out:
+        with _open_target(target, text=True) as out:
             return write_csv(self.tables(progress=progress), out, self.schema)
 
     def write_parquet(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
@@ -279,8 +284,15 @@ class ExportQuery(param.Parameterized):
         with _open_target(target) as out:
             return write_parquet(self.tables(progress=progress), out, self.schema)
 
-    def write_zip(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
-        """Write the Files ZIP (SPEC 3.4): original bytes plus manifest; returns members."""
+    def write_zip(
+        self,
+        target: str | Path | BinaryIO,
+        progress: Progress | None = None,
+        skipped: Skipped | None = None,
+    ) -> int:
+        """Write the Files ZIP (SPEC 3.4): original bytes plus manifest; returns members.
+        ``skipped(entry)`` hears of each file whose bytes could not be read (as the manifest
+        lists it)."""
         if Layout(self.layout) is not Layout.files:
             raise InvalidOptionError(
                 f"write_zip writes the Files layout; this query's layout is {self.layout!r}"
@@ -297,6 +309,7 @@ class ExportQuery(param.Parameterized):
                 filters=self.manifest_filters(),
                 tool_version=__version__,
                 progress=(lambda done, total: progress(done, total or 0)) if progress else None,
+                skipped=skipped,
             )
         return summary.members
 
@@ -321,7 +334,13 @@ class ExportQuery(param.Parameterized):
                     overlays = grouped.setdefault(key, [])
                     if row.geometry is not None:
                         overlays.append(
-                            Overlay(row.geometry, row.object_class, row.colour, row.confidence)
+                            Overlay(
+                                row.geometry,
+                                row.object_class,
+                                row.colour,
+                                row.confidence,
+                                row.annotation_id,
+                            )
                         )
             for (file_id, assessment_id), overlays in grouped.items():
                 by_file[file_id][assessment_id] = (stages[(file_id, assessment_id)], overlays)
@@ -338,6 +357,7 @@ class ExportQuery(param.Parameterized):
         target: str | Path | BinaryIO,
         progress: Progress | None = None,
         workers: int | None = None,
+        skipped: Skipped | None = None,
     ) -> int:
         """Write the Annotated Files ZIP (SPEC 3.5); returns the number of images written."""
         if Layout(self.layout) is not Layout.annotated:
@@ -359,6 +379,7 @@ class ExportQuery(param.Parameterized):
                 total=total,
                 progress=progress,
                 workers=workers,
+                skipped=skipped,
             )
 
     def manifest_filters(self) -> dict[str, str | None]:
@@ -379,15 +400,21 @@ class ExportQuery(param.Parameterized):
             "spreadsheet_safe": self.spreadsheet_safe,
         }
 
-    def write(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
-        """Write the chosen layout in the chosen format, in the foreground.
+    def write(
+        self,
+        target: str | Path | BinaryIO,
+        progress: Progress | None = None,
+        skipped: Skipped | None = None,
+    ) -> int:
+        """Write the chosen layout in the chosen format, in the foreground; ``skipped`` hears
+        of files an archive could not include.
 
         The dashboard runs Annotated Files as a background job (dashboard.jobs) instead.
         """
         if Layout(self.layout) is Layout.files:
-            return self.write_zip(target, progress)
+            return self.write_zip(target, progress, skipped)
         if Layout(self.layout) is Layout.annotated:
-            return self.write_annotated_zip(target, progress)
+            return self.write_annotated_zip(target, progress, skipped=skipped)
         if self.format == "parquet":
             return self.write_parquet(target, progress)
         return self.write_csv(target, progress)
@@ -417,8 +444,9 @@ class ExportQuery(param.Parameterized):
         suffix = {"csv": "csv", "parquet": "parquet"}[self.format]
         if not Layout(self.layout).is_table:
             suffix = "zip"
-        return (
-            f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{now:%Y%m%dT%H%M%SZ}.{suffix}"
+        stamp = f"{now:%Y%m%dT%H%M%SZ}"
+        return leading_safe(
+            f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{stamp}.{suffix}"
         )
 
 
@@ -439,10 +467,40 @@ def _enum(name: str, value: str):
 
 
 @contextmanager
-def _open_target(target: str | Path | BinaryIO) -> Iterator[BinaryIO]:
+def _open_target(target: str | Path | BinaryIO | TextIO, text: bool = False) -> Iterator[BinaryIO]:
+    """A binary stream for ``target``: a path is opened, a text stream (CSV only) is fed
+    decoded UTF-8, a binary stream is used as it is."""
     if isinstance(target, str | Path):
         with open(target, "wb") as out:
             yield out
+    elif isinstance(target, io.TextIOBase):
+        if not text:
+            raise InvalidOptionError(
+                "Parquet and ZIP archives are binary: write them to a path or a binary "
+                "stream (open(path, 'wb'), io.BytesIO(), sys.stdout.buffer)"
+            )
+        sink = _TextSink(target)
+        yield sink
+        sink.finish()
     else:
         with nullcontext(target) as out:
             yield out
+
+
+class _TextSink(io.RawIOBase):
+    """Binary writes (UTF-8) passed on to a text stream as text."""
+
+    def __init__(self, text: TextIO) -> None:
+        super().__init__()
+        self._text = text
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._text.write(self._decoder.decode(bytes(data)))
+        return len(data)
+
+    def finish(self) -> None:
+        self._text.write(self._decoder.decode(b"", final=True))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
@@ -122,3 +122,17 @@ def test_write_to_path_and_filename(hand_store, tmp_path):
     assert target.read_bytes() == buffer.getvalue()
     when = datetime(2026, 11, 28, 19, 7, 1, tzinfo=timezone(timedelta(hours=1)))
     assert query.filename(when) == "harbour_wide_20261128T180701Z.csv"
+
+
+def test_a_download_name_never_starts_with_a_dash_or_a_dot(store):
+    from dashboard.store import writer
+
+    with store.session() as s:
+        writer.create_workflow(s, "-rf", ["thing"])
+        writer.create_workflow(s, ".hidden", ["thing"])
+    when = datetime(2026, 11, 28, 18, 7, 1, tzinfo=UTC)
+    assert ExportQuery(store, workflow="-rf").filename(when) == "_-rf_long_20261128T180701Z.csv"
+    assert (
+        ExportQuery(store, workflow=".hidden", layout="files").filename(when)
+        == "_-hidden_files_20261128T180701Z.zip"
+    )
