@@ -114,6 +114,7 @@ def finish_job(
     link: str,
     link_expires_at: datetime,
     email_status: str,
+    skipped: list[str] | None = None,
 ) -> None:
     with store.session() as session:
         session.execute(
@@ -126,6 +127,7 @@ def finish_job(
                 link=link,
                 link_expires_at=link_expires_at,
                 email_status=email_status,
+                skipped=skipped or None,
                 finished_at=utcnow(),
                 heartbeat_at=utcnow(),
             )

@@ -79,7 +79,13 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
         def progress(done: int, total: int) -> None:
             records.report_progress(store, job_id, done, total)
 
-        query.write_annotated_zip(partial, progress=progress, workers=workers)
+        skipped: list[str] = []
+        query.write_annotated_zip(
+            partial,
+            progress=progress,
+            workers=workers,
+            skipped=lambda entry: skipped.append(entry["original_name"]),
+        )
         os.replace(partial, final)
     except Exception as exc:
         partial.unlink(missing_ok=True)
@@ -98,6 +104,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
         link,
         expires.replace(tzinfo=None, microsecond=0),
         mail,
+        skipped,
     )
     if mail == "pending":
         deliver_link(job_id)

@@ -285,6 +285,8 @@ class ExportJob(Base):
     # The base URL the requester's page was served from: the link's base without
     # ASSESS_PUBLIC_URL.
     page_url: Mapped[str | None] = mapped_column(String(500))
+    # Original names of the files a finished job could not draw (its manifest lists them).
+    skipped: Mapped[list | None] = mapped_column(JSON)
     status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16))
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)

@@ -161,3 +161,24 @@ def test_a_job_link_starts_where_the_dashboard_was_opened_unless_public_url_says
     job_id = tasks.request_annotated_export(job_store, query, "anna", None, page_url)
     assert tasks.execute(job_store, job_id, workers=1)
     assert records.get_job(job_store, job_id).link.startswith(f"{base}/download?token=")
+
+
+def test_a_file_the_job_cannot_draw_is_recorded_with_the_job_and_shown_by_it(job_store):
+    from sqlalchemy import select
+
+    from dashboard.store.models import DataFile
+    from dashboard.ui.admin import skipped_note
+
+    with job_store.session() as session:
+        key = session.scalar(select(DataFile.storage_key).where(DataFile.file_name == "second.PNG"))
+    job_store.files.put(key, b"not an image at all")
+    job_id = request(job_store, scope="latest")
+    assert tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.done
+    assert job.skipped == ["second.PNG"]
+    assert skipped_note(job.skipped) == (
+        '<br><span class="job-skipped">1 file(s) could not be drawn and are not in the ZIP '
+        "(manifest.json lists them): second.PNG</span>"
+    )
+    assert "&lt;b&gt;" in skipped_note(["<b>x</b>.jpg"])  # names from data stay text
