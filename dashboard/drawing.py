@@ -64,6 +64,7 @@ class Overlay:
     object_class: str
     colour: str | None = None  # "#rrggbb"; None or malformed: class_colour(object_class)
     confidence: float | None = None
+    annotation_id: int | None = None  # the annotation drawn (hover details are looked up by it)
 
 
 def class_colour(name: str) -> str:

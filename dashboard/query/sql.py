@@ -340,6 +340,7 @@ def overlays(scope: Scope, file_ids: Sequence[int]) -> Select:
             scoped.c.data_file_id,
             scoped.c.id.label("assessment_id"),
             scoped.c.stage,
+            n.c.id.label("annotation_id"),
             n.c.geometry,
             k.c.name.label("object_class"),
             k.c.colour,

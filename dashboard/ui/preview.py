@@ -26,6 +26,7 @@ hv.extension("bokeh", logo=False)
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
 GALLERY_IMAGES = 6
 THUMBNAIL = 320
+INTERACTIVE_SIZE = 1024  # longest side of the zoomable image, in pixels sent
 
 
 def human_bytes(size: float) -> str:
@@ -126,14 +127,17 @@ def interactive_image(query: ExportQuery, item) -> pn.pane.HoloViews | pn.pane.M
 
     image = ImageOps.exif_transpose(image).convert("RGB")
     width, height = image.size
-    rgb = hv.RGB(np.asarray(image)[::-1], bounds=(0, 0, width, height))
+    # Sent downscaled: the shapes keep pixel coordinates of the full image (the bounds).
+    # HoloViews draws an array's first row at the top, as the image is seen: no flip.
+    image.thumbnail((INTERACTIVE_SIZE, INTERACTIVE_SIZE))
+    rgb = hv.RGB(np.asarray(image), bounds=(0, 0, width, height))
     details = _annotation_details(query, item)
     shapes = []
     for overlay in item.overlays:
         geometry = parse_wkt(overlay.geometry)
         xs = [x for x, _ in geometry.points]
         ys = [height - y for _, y in geometry.points]
-        info = details.get(overlay.geometry, {})
+        info = details.get(overlay.annotation_id, {})
         shapes.append(
             {
                 "x": xs,
@@ -175,8 +179,8 @@ def interactive_image(query: ExportQuery, item) -> pn.pane.HoloViews | pn.pane.M
     return pn.pane.HoloViews(plot, sizing_mode="stretch_width", name="preview-image")
 
 
-def _annotation_details(query: ExportQuery, item) -> dict[str, dict[str, str]]:
-    """Entity and attribute text per annotation geometry, from the long rows of the file."""
+def _annotation_details(query: ExportQuery, item) -> dict[int, dict[str, str]]:
+    """Entity and attribute text per annotation id, from the long rows of the file."""
     detail = ExportQuery(
         query.store,
         workflow=query.workflow,
@@ -193,17 +197,14 @@ def _annotation_details(query: ExportQuery, item) -> dict[str, dict[str, str]]:
         entry = by_annotation.setdefault(
             int(row.annotation_id), {"entity_id": row.entity_id, "attributes": []}
         )
-        if row.attribute == "location":
-            entry["geometry"] = row.value
-        elif row.attribute != "object_class":
+        if row.attribute not in ("location", "object_class"):
             entry["attributes"].append(f"{row.attribute}={row.value}")
     return {
-        entry["geometry"]: {
+        annotation_id: {
             "entity_id": entry["entity_id"],
             "attributes": ", ".join(entry["attributes"]),
         }
-        for entry in by_annotation.values()
-        if "geometry" in entry
+        for annotation_id, entry in by_annotation.items()
     }
 
 
