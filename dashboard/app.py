@@ -64,6 +64,22 @@ def workflow_tabs(store, workflow: str | None, user: str | None) -> pn.Tabs:
     return tabs
 
 
+def account(store, user: str | None) -> list[pn.viewable.Viewable]:
+    """Who is signed in, a sign-out link under auth, and why there is no Admin tab."""
+    parts = [pn.pane.Markdown(f"Signed in as **{as_markdown(user or 'nobody')}**")]
+    if user and user != LOCAL_USER:
+        parts.append(pn.pane.HTML('<a href="./logout" class="sign-out">Sign out</a>'))
+    if not is_admin(user, store.settings):
+        parts.append(
+            pn.pane.Markdown(
+                "Exports need the admin role: ask an administrator to add your user name to "
+                "`ASSESS_ADMINS`.",
+                css_classes=["admin-hint"],
+            )
+        )
+    return parts
+
+
 def build_app() -> pn.template.BootstrapTemplate:
     from dashboard.jobs.tasks import start_background_work
 
@@ -80,7 +96,7 @@ def build_app() -> pn.template.BootstrapTemplate:
         main[:] = [workflow_tabs(store, event.new, user)]
 
     picker.param.watch(switch, "value")
-    sidebar = [picker, pn.pane.Markdown(f"Signed in as **{as_markdown(user or 'nobody')}**")]
+    sidebar = [picker, *account(store, user)]
     # The title names the product only: the template renders it as HTML, and the workflow,
     # a name from data, is shown (as text) by the Overview's header.
     # Bootstrap, not Fast: Fast's design loads a web font from a third-party host, and the

@@ -12,6 +12,7 @@ It serves ``dashboard/app.py`` with the download route, and by default:
   refuses forms posted from other sites (Tornado's ``cross_origin_protection``);
 - slows repeated wrong passwords down: after a few failures a user name or a client address
   must wait before the next try, the wait doubling up to a few minutes (``LoginAttempts``);
+- under auth, serves the product's own sign-in and sign-out pages (nothing from other hosts);
 - starts the background job workers once the server starts (nothing starts on import).
 
 Everything else is Panel's own: any ``panel serve`` option can be given (``--basic-auth``,
@@ -33,6 +34,7 @@ from tornado.escape import url_escape
 from tornado.web import GZipContentEncoding, OutputTransform, RequestHandler
 
 APP = Path(__file__).with_name("app.py")
+TEMPLATES = Path(__file__).with_name("templates")
 FRAME_POLICY = "frame-ancestors 'self'"
 COOKIE_SAMESITE = "Lax"
 
@@ -204,6 +206,9 @@ def main(argv: Sequence[str] = ()) -> int:
     command = Serve(parser)
     args = parser.parse_args([str(APP), "--plugins", "dashboard.routes", "--index", "app", *argv])
     args.address = args.address or "127.0.0.1"
+    if args.basic_auth or args.oauth_provider:  # our own pages: nothing from other hosts
+        args.basic_login_template = args.basic_login_template or str(TEMPLATES / "login.html")
+        args.logout_template = args.logout_template or str(TEMPLATES / "logout.html")
     if not args.allow_websocket_origin:
         args.allow_websocket_origin = own_origins(args.port)
     return command.invoke(args) or 0

@@ -57,6 +57,19 @@ def page_base_url() -> str | None:
     return f"{location.protocol}//{location.hostname}{port}"
 
 
+def skipped_note(names: list[str] | None, shown: int = 3) -> str:
+    """HTML after a job's link: how many files it could not draw, and the first names."""
+    if not names:
+        return ""
+    listed = ", ".join(names[:shown]) + (
+        f" and {len(names) - shown} more" if len(names) > shown else ""
+    )
+    return (
+        f'<br><span class="job-skipped">{len(names)} file(s) could not be drawn and are '
+        f"not in the ZIP (manifest.json lists them): {as_html(listed)}</span>"
+    )
+
+
 class AdminTab(pn.viewable.Viewer):
     """One workflow's export options, preview, download button and jobs, for one user."""
 
@@ -221,7 +234,7 @@ class AdminTab(pn.viewable.Viewer):
                     "assessments": job.options.get("scope", ""),
                     "status": str(job.status),
                     "progress": progress,
-                    "download": link,
+                    "download": link + skipped_note(job.skipped),
                     "email": job.email_status,
                 }
             )
@@ -262,6 +275,11 @@ class AdminTab(pn.viewable.Viewer):
             self.order,
             _help(HELP["order"]),
             pn.Card(self.format, self.safe, title="Advanced", collapsed=True),
+            pn.pane.HTML(
+                '<a href="./help/exports" target="_blank" class="format-help">'
+                "Export formats: columns, rules and naming</a>",
+                margin=(0, 10),
+            ),
             self.action,
             width=360,
             name="export-panel",

@@ -418,6 +418,7 @@ def test_a_viewer_sees_no_admin_tab_and_cannot_download(browser, auth_app):
         expect(page.get_by_text("Machine assessments").first).to_be_visible(timeout=WAIT)
         expect(tab(page, "Admin")).to_have_count(0)
         assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["Overview"]
+        expect(page.get_by_text("Exports need the admin role")).to_be_visible()
         for user in ("admin", "viewer"):
             refused = page.request.get(admin_link(auth_app, options, user))
             assert refused.status == 403
@@ -439,6 +440,10 @@ def test_a_viewer_sees_no_admin_tab_and_cannot_download(browser, auth_app):
         allowed = page.request.get(admin_link(auth_app, options))
         assert allowed.status == 200
         assert allowed.body() == api_bytes(auth_app, options)
+        expect(page.get_by_text("Exports need the admin role")).to_have_count(0)
+        page.get_by_role("link", name="Sign out").click()
+        expect(page.get_by_text("You are signed out")).to_be_visible(timeout=WAIT)
+        assert page.request.get(admin_link(auth_app, options)).status == 403
         watch.assert_clean(auth_app.log)
     finally:
         admin_context.close()
