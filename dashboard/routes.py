@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -165,4 +166,26 @@ class DownloadHandler(RequestHandler):
             pipe.cancel()
 
 
-ROUTES = [(DOWNLOAD_PATH, DownloadHandler, {})]
+HELP_PATH = "/help/exports"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "exports.md"
+HELP_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Export formats</title>
+<link rel="icon" href="data:,">
+<style>body{{font-family:system-ui,sans-serif;line-height:1.5;max-width:60em;margin:2em auto;
+padding:0 1em}}code,pre{{background:#f4f6f8}}pre{{padding:.5em;overflow-x:auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #dde1e5;padding:.2em .5em}}</style>
+</head><body>{body}</body></html>"""
+
+
+class HelpHandler(RequestHandler):
+    """The user reference (docs/exports.md) as a page: our own text, Markdown without HTML."""
+
+    def get(self) -> None:
+        from markdown_it import MarkdownIt
+
+        renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(HELP_PAGE.format(body=renderer.render(DOCS.read_text(encoding="utf-8"))))
+
+
+ROUTES = [(DOWNLOAD_PATH, DownloadHandler, {}), (HELP_PATH, HelpHandler, {})]

@@ -79,11 +79,14 @@ class ChunkPipe(io.RawIOBase):
     # -- the sender's side (the event loop) ---------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop the producer at its next write (any thread)."""
+        """Stop the producer at its next write, and a sender waiting for a chunk (call on
+        the event loop)."""
         self._cancelled.set()
+        with contextlib.suppress(asyncio.QueueFull):  # full: the sender is not waiting
+            self._queue.put_nowait(DownloadCancelled("the download was stopped"))
 
     async def get(self) -> bytes | None:
-        """The next chunk, None at the end; re-raises the producer's error."""
+        """The next chunk, None at the end; re-raises the producer's error (or the stop)."""
         item = await self._queue.get()
         if item is self._END:
             return None

@@ -174,3 +174,13 @@ def test_large_zip_streams_with_flat_memory(tmp_path):
     assert growth_mib < 150, (
         f"peak RSS grew by {growth_mib:.0f} MiB in {time.monotonic() - started:.1f}s"
     )
+
+
+def test_the_export_formats_reference_is_served_as_a_page(served):
+    base, _ = served
+    status, headers, body = fetch(f"{base}/help/exports")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert "<h1>Export formats</h1>" in page
+    assert "<code>000003112442_8492192_1.jpg</code>" in page
+    assert "<script" not in page
