@@ -47,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--layout", choices=[x.value for x in Layout], default=Layout.long.value)
     export.add_argument("--data-source", default=None, help="blank = all data sources")
     export.add_argument("--order", default=None, help="blank = all workflow orders")
+    export.add_argument(
+        "--stage-kind", choices=["machine", "human"], default=None,
+        help="only assessments of this kind (after the scope: latest + human = files whose "
+        "latest pass is human)",
+    )  # fmt: skip
+    export.add_argument(
+        "--from", dest="assessed_from", default=None, metavar="UTC",
+        help="only assessments at or after this UTC date or time (latest + --from: what "
+        "changed since)",
+    )  # fmt: skip
+    export.add_argument(
+        "--to", dest="assessed_to", default=None, metavar="UTC",
+        help="only assessments before this UTC date or time",
+    )  # fmt: skip
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument(
         "--no-spreadsheet-safety",
@@ -110,6 +124,9 @@ def _export(store: Store, args: argparse.Namespace) -> None:
         layout=args.layout,
         data_source=args.data_source or None,
         order=args.order or None,
+        stage_kind=args.stage_kind,
+        assessed_from=args.assessed_from,
+        assessed_to=args.assessed_to,
         format=args.format,
         spreadsheet_safe=not args.no_spreadsheet_safety,
     )

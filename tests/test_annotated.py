@@ -41,6 +41,9 @@ def test_latest_gives_one_image_per_file_of_the_order(hand_store):
         "layout": "annotated",
         "order": "8492192",
         "scope": "latest",
+        "stage_kind": None,
+        "assessed_from": None,
+        "assessed_to": None,
         "workflow": "harbour",
     }
     first = manifest["members"][0]

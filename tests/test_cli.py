@@ -237,20 +237,27 @@ def test_a_full_disk_ends_in_one_line_exit_3_and_leaves_nothing(
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
 
 
-def test_a_reader_that_stops_early_ends_the_export_quietly(data_dir, tmp_path):
-    """`assess-export export ... -o - | head`: no traceback, exit 141 as Unix tools end."""
+def test_a_reader_that_stops_early_ends_the_export_quietly(tmp_path):
+    """`assess-export export ... -o - | head`: no traceback, exit 141 as Unix tools end. The
+    export is far larger than a pipe's buffer, so the reader leaves while it is written."""
     import os
     import subprocess
     import sys
 
+    from bench.generate import generate
+
+    data = tmp_path / "data"
+    data.mkdir()
+    generate(f"sqlite:///{data / 'assess.db'}", str(data / "files"), 20_000)
     script = (
-        f"{sys.executable} -m dashboard.cli export harbour --scope all -q -o - | head -c 10"
-        " > /dev/null; echo ${PIPESTATUS[0]}"
+        f"{sys.executable} -m dashboard.cli export bench-export --scope all -q -o - "
+        "| head -c 10 > /dev/null; echo ${PIPESTATUS[0]}"
     )
-    for layout in ("long", "files"):
+    for layout in ("long", "wide"):
         ended = subprocess.run(
             ["bash", "-c", script.replace("--scope all", f"--scope all --layout {layout}")],
-            capture_output=True, text=True, env={**os.environ}, cwd=ROOT,
+            capture_output=True, text=True, cwd=ROOT,
+            env={**os.environ, "ASSESS_DATA_DIR": str(data)},
         )  # fmt: skip
         assert ended.stderr == ""
         assert ended.stdout.strip() == "141"
@@ -306,3 +313,20 @@ def test_a_refused_database_ends_in_one_line_naming_it_and_exit_3(tmp_path, monk
     assert '"127.0.0.1", port 1 failed' in line and line.endswith("nothing was written")
     assert "s3cret" not in line
     assert not target.exists()
+
+
+def test_export_with_stage_kind_and_time_filters(data_dir, tmp_path):
+    target = tmp_path / "since.csv"
+    argv = ["export", "harbour", "--stage-kind", "human", "--from", "2026-11-02", "--to",
+            "2026-11-03T00:00:00Z", "-q", "-o", str(target)]  # fmt: skip
+    assert main(argv) == 0
+    expected = api_bytes(
+        data_dir, stage_kind="human", assessed_from="2026-11-02", assessed_to="2026-11-03"
+    )
+    assert target.read_bytes() == expected
+    assert expected.count(b"\n") == 11  # the header and the human review's ten rows
+
+
+def test_a_bad_time_filter_exits_2_naming_it(data_dir, tmp_path, capsys):
+    assert main(["export", "harbour", "--from", "last week", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "assessed_from 'last week' is not a date or time" in _one_error_line(capsys)

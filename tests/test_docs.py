@@ -36,7 +36,7 @@ def test_the_wide_example_rows_end_as_the_tools_own_rows(hand_store):
     out = io.BytesIO()
     query.write_csv(out)
     written = out.getvalue().decode().splitlines()
-    for line in _csv_examples()[1]:
+    for line in _csv_examples()[2]:
         tail = line.removeprefix("...,")
         assert any(row.endswith("," + tail) for row in written), line
 
@@ -50,3 +50,18 @@ def test_the_long_column_table_lists_every_column_in_order():
 
 def test_the_readme_links_the_reference():
     assert "(docs/exports.md)" in (ROOT / "README.md").read_text()
+
+
+def test_the_empty_review_example_is_the_tools_own_output(hand_store):
+    from datetime import datetime
+
+    from dashboard.store import writer
+    from dashboard.store.models import DataFile
+
+    with hand_store.session() as session:
+        loose = session.get(DataFile, hand_store.ids["f3"])
+        writer.add_assessment(session, loose, "review", "human", "anna", datetime(2026, 11, 4, 7))
+    query = ExportQuery(hand_store, workflow="harbour", data_source="drone")
+    out = io.BytesIO()
+    query.write_csv(out)
+    assert out.getvalue().decode().splitlines()[1:] == _csv_examples()[1]

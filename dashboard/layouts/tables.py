@@ -63,7 +63,8 @@ def wide_table(long: pa.Table, attribute_names: Sequence[str]) -> pa.Table:
     By hash lookups, without joins or sorts: the location rows give the annotation rows in
     order; each attribute's values, joined with ' | ' per annotation (or per entity for
     entity-level values), are looked up by key. An entity with entity-level values but no
-    annotation in that assessment gets one row of its own, at the place of its first value.
+    annotation in that assessment gets one row of its own, at the place of its first value;
+    so does an assessment without annotations and values (its one long row).
     """
     ident = list(IDENTIFYING_COLUMNS)
     attribute, value = long.column("attribute"), long.column("value")
@@ -97,6 +98,7 @@ def wide_table(long: pa.Table, attribute_names: Sequence[str]) -> pa.Table:
         pc.filter(value, on_annotation),
     )
     has_entity_values = pc.any(on_entity).as_py()
+    extra_rows = []  # long rows that give a wide row of their own, in long-row order
     if has_entity_values:
         entity_keys = pc.filter(entity_key, on_entity)
         entity_values = _joined(
@@ -106,25 +108,30 @@ def wide_table(long: pa.Table, attribute_names: Sequence[str]) -> pa.Table:
         if pc.any(bare).as_py():
             bare_keys = pc.filter(entity_keys, bare)
             first = pc.index_in(pc.unique(bare_keys), value_set=bare_keys)
-            bare_rows = pc.take(pc.filter(pc.indices_nonzero(on_entity), bare), first)
-            taken = long.take(bare_rows)
-            count = taken.num_rows
-            extra = {name: taken.column(name) for name in ident}
-            extra["frame"] = pa.nulls(count, pa.int64())
-            extra["object_class"] = pa.nulls(count, pa.string())
-            extra["location"] = pa.nulls(count, pa.string())
-            extra["confidence"] = pa.nulls(count, pa.float64())
-            places = pa.concat_arrays([_plain(pc.indices_nonzero(is_location)), _plain(bare_rows)])
-            order = pc.sort_indices(places)
-            columns = {
-                name: pc.take(pa.concat_arrays([_plain(column), _plain(extra[name])]), order)
-                for name, column in columns.items()
-            }
-            row_annotation = columns["annotation_id"]
-            row_entity = pc.take(
-                pa.concat_arrays([_plain(row_entity), _plain(pc.take(entity_key, bare_rows))]),
-                order,
-            )
+            with_values = pc.filter(pc.indices_nonzero(on_entity), bare)
+            extra_rows.append(_plain(pc.take(with_values, first)))
+    is_empty = pc.is_null(attribute)  # an assessment without annotations and values
+    if pc.any(is_empty).as_py():
+        extra_rows.append(_plain(pc.indices_nonzero(is_empty)))
+    if extra_rows:
+        rows = pa.concat_arrays(extra_rows) if len(extra_rows) > 1 else extra_rows[0]
+        taken = long.take(rows)
+        count = taken.num_rows
+        extra = {name: taken.column(name) for name in ident}
+        extra["frame"] = pa.nulls(count, pa.int64())
+        extra["object_class"] = pa.nulls(count, pa.string())
+        extra["location"] = pa.nulls(count, pa.string())
+        extra["confidence"] = pa.nulls(count, pa.float64())
+        places = pa.concat_arrays([_plain(pc.indices_nonzero(is_location)), rows])
+        order = pc.sort_indices(places)
+        columns = {
+            name: pc.take(pa.concat_arrays([_plain(column), _plain(extra[name])]), order)
+            for name, column in columns.items()
+        }
+        row_annotation = columns["annotation_id"]
+        row_entity = pc.take(
+            pa.concat_arrays([_plain(row_entity), _plain(pc.take(entity_key, rows))]), order
+        )
     for name in attribute_names:
         from_annotation = _aligned(row_annotation, *annotation_values, name)
         if has_entity_values:

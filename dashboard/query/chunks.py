@@ -68,7 +68,9 @@ def file_chunks(file_ids: list[int]) -> Iterator[tuple[int, list[int]]]:
         yield done, chunk
 
 
-def read_long(reader: ArrowReader, scope: Scope, file_ids: list[int]) -> pa.Table | None:
+def read_long(
+    reader: ArrowReader, scope: sql.Assessments | Scope, file_ids: list[int]
+) -> pa.Table | None:
     """The long table (``long_table``) of some files in SPEC order; None if they have no rows."""
     assessments = _table(reader.batches(sql.chunk_assessments(scope, file_ids, reader.dialect)))
     if assessments is None:

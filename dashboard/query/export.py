@@ -38,7 +38,7 @@ from dashboard.query.options import Layout, Scope
 from dashboard.query.reader import ArrowReader
 from dashboard.query.records import FileRecord
 from dashboard.store.db import Store
-from dashboard.store.models import Case, DataFile, DataSource, WorkflowOrder
+from dashboard.store.models import Case, DataFile, DataSource, StageKind, WorkflowOrder
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (frame, preview)
     import pandas as pd
@@ -77,6 +77,17 @@ class ExportQuery(param.Parameterized):
     layout = param.Selector(objects=list(Layout), default=Layout.long, doc="What to export.")
     data_source = param.String(default=None, allow_None=True, doc="None = all data sources.")
     order = param.String(default=None, allow_None=True, doc="None = all workflow orders.")
+    stage_kind = param.Selector(
+        objects=[None, "machine", "human"],
+        default=None,
+        doc="None = both; else only assessments of that kind (after the scope).",
+    )
+    assessed_from = param.String(
+        default=None, allow_None=True, doc="UTC date or time: only assessments from then on."
+    )
+    assessed_to = param.String(
+        default=None, allow_None=True, doc="UTC date or time: only assessments before then."
+    )
     format = param.Selector(objects=["csv", "parquet"], default="csv", doc="Table file format.")
     spreadsheet_safe = param.Boolean(
         default=True, doc="Prefix ' to text cells a spreadsheet would run as a formula."
@@ -86,9 +97,13 @@ class ExportQuery(param.Parameterized):
         for name in ("scope", "layout"):
             if isinstance(params.get(name), str):
                 params[name] = _enum(name, params[name])
-        for name in ("data_source", "order"):
+        for name in ("data_source", "order", "stage_kind", "assessed_from", "assessed_to"):
             if params.get(name) == "":
                 params[name] = None
+        if params.get("stage_kind") not in (None, "machine", "human"):
+            raise UnknownChoiceError(
+                f"unknown stage kind {params['stage_kind']!r}; valid: machine, human"
+            )
         super().__init__(**params)
         self.store = store
         self.filters()  # fail fast on a bad workflow, data source or order
@@ -143,7 +158,22 @@ class ExportQuery(param.Parameterized):
                     f"{', '.join(o.name for o in workflow.orders) or '(none)'}"
                 )
             self._attribute_names = [attribute.name for attribute in workflow.attributes]
-            return sql.Filters(workflow.id, Scope(self.scope), data_source_id, order_id)
+            start = utc_moment("assessed_from", self.assessed_from)
+            end = utc_moment("assessed_to", self.assessed_to)
+            if start is not None and end is not None and start >= end:
+                raise InvalidOptionError(
+                    f"assessed_from ({self.assessed_from}) must be before assessed_to "
+                    f"({self.assessed_to})"
+                )
+            return sql.Filters(
+                workflow.id,
+                Scope(self.scope),
+                data_source_id,
+                order_id,
+                StageKind(self.stage_kind) if self.stage_kind else None,
+                start,
+                end,
+            )
 
     @property
     def attribute_names(self) -> list[str]:
@@ -165,8 +195,8 @@ class ExportQuery(param.Parameterized):
             while len(_COUNTS_CACHE) > COUNTS_CACHE_SIZE:
                 _COUNTS_CACHE.pop(next(iter(_COUNTS_CACHE)))
         rows = {
-            Layout.long: 2 * row.annotations + row.attribute_values,
-            Layout.wide: row.annotations + row.bare_entities,
+            Layout.long: 2 * row.annotations + row.attribute_values + row.empty_assessments,
+            Layout.wide: row.annotations + row.bare_entities + row.empty_assessments,
             Layout.files: row.files,
             Layout.annotated: row.files
             if self.scope is Scope.latest
@@ -235,7 +265,7 @@ class ExportQuery(param.Parameterized):
         # and reads the next chunk while this one is pivoted, made safe and written.
         with ArrowReader(self.store.engine, bulk=limit is None) as reader:
             chunks = (
-                (done, read_long(reader, filters.scope, chunk))
+                (done, read_long(reader, filters.assessments, chunk))
                 for done, chunk in file_chunks(file_ids)
             )
             for done, table in chunks if limit is not None else prefetched(chunks):
@@ -324,7 +354,7 @@ class ExportQuery(param.Parameterized):
         emitted = 0
         for chunk in record_chunks(records):
             by_file: dict[int, dict] = {r.file_id: {} for r in chunk}
-            stmt = sql.overlays(filters.scope, [r.file_id for r in chunk])
+            stmt = sql.overlays(filters.assessments, [r.file_id for r in chunk])
             grouped: dict[tuple[int, int], list[Overlay]] = {}
             stages: dict[tuple[int, int], str] = {}
             with self.store.engine.connect() as connection:
@@ -390,6 +420,9 @@ class ExportQuery(param.Parameterized):
             "layout": Layout(self.layout).value,
             "data_source": self.data_source,
             "order": self.order,
+            "stage_kind": self.stage_kind,
+            "assessed_from": self.assessed_from,
+            "assessed_to": self.assessed_to,
         }
 
     def options(self) -> dict[str, object]:
@@ -448,6 +481,23 @@ class ExportQuery(param.Parameterized):
         return leading_safe(
             f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{stamp}.{suffix}"
         )
+
+
+def utc_moment(name: str, text: str | None) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or time (``Z``, an offset, or none: UTC) as the
+    store's naive UTC; a clear error for anything else."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidOptionError(
+            f"{name} {text!r} is not a date or time: use e.g. 2026-03-01 or "
+            "2026-03-01T12:00:00Z (UTC)"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def _frame(tables: list[pa.Table], schema: pa.Schema) -> pd.DataFrame:

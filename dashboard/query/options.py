@@ -56,6 +56,10 @@ HELP = {
     "data_source": "Blank = all data sources, or only files from one data source.",
     "order": "Blank = all workflow orders, or only the files of one order (required for "
     "Annotated Files).",
+    "stage_kind": "Blank = both, or only machine or only human assessments, after the "
+    "Assessments choice: Latest + human = files whose latest pass is a human one.",
+    "assessed": "Only assessments from the first day on and before the second (UTC). "
+    "Latest + from = what changed since: the incremental export.",
 }
 
 LONG_COLUMNS = (

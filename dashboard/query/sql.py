@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import (
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    or_,
     select,
     union,
     union_all,
@@ -33,6 +35,7 @@ from dashboard.store.models import (
     DataFile,
     DataSource,
     ObjectClass,
+    StageKind,
     Workflow,
     WorkflowOrder,
 )
@@ -41,6 +44,9 @@ from dashboard.store.models import (
 # starts with NULLs would be read as integers. Missing confidences travel as this sentinel
 # (confidences are constrained to [0, 1]) and are turned back into nulls in Arrow.
 NO_CONFIDENCE = -1.0
+
+# ``attribute_rank`` of the one row of an assessment without annotations and values.
+EMPTY_RANK = -1
 
 # The long columns that differ within an assessment (``long_values`` reads them).
 VALUE_COLUMNS = LONG_COLUMNS[LONG_COLUMNS.index("entity_id") :]
@@ -58,6 +64,34 @@ t = Attribute.__table__
 
 
 @dataclass(frozen=True)
+class Assessments:
+    """Which assessments of each file are exported: the scope (All or Latest), then, applied
+    after it, a stage kind and a time window ``assessed_from <= assessed_at < assessed_to``
+    (UTC). So Latest + human is the files whose latest pass is a human one, and Latest + from
+    is what changed since: the incremental export."""
+
+    scope: Scope
+    stage_kind: StageKind | None = None
+    assessed_from: datetime | None = None
+    assessed_to: datetime | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything beyond the scope drops assessments (and so files)."""
+        return (self.stage_kind, self.assessed_from, self.assessed_to) != (None, None, None)
+
+    def conditions(self, columns) -> list[ColumnElement]:
+        kept = []
+        if self.stage_kind is not None:
+            kept.append(columns.stage_kind == self.stage_kind)
+        if self.assessed_from is not None:
+            kept.append(columns.assessed_at >= self.assessed_from)
+        if self.assessed_to is not None:
+            kept.append(columns.assessed_at < self.assessed_to)
+        return kept
+
+
+@dataclass(frozen=True)
 class Filters:
     """Resolved, validated filters: database ids, never user text."""
 
@@ -65,6 +99,13 @@ class Filters:
     scope: Scope
     data_source_id: int | None = None
     order_id: int | None = None
+    stage_kind: StageKind | None = None
+    assessed_from: datetime | None = None
+    assessed_to: datetime | None = None
+
+    @property
+    def assessments(self) -> Assessments:
+        return Assessments(self.scope, self.stage_kind, self.assessed_from, self.assessed_to)
 
 
 def iso_timestamp(column: ColumnElement, dialect: str) -> ColumnElement:
@@ -75,7 +116,8 @@ def iso_timestamp(column: ColumnElement, dialect: str) -> ColumnElement:
 
 
 def files_in_scope(filters: Filters) -> Select:
-    """Ids of the filtered files, in export order (external ID, count)."""
+    """Ids of the filtered files, in export order (external ID, count). With a stage kind or
+    a time window, only the files that keep an assessment."""
     stmt = (
         select(f.c.id)
         .select_from(f.join(c, f.c.case_id == c.c.id))
@@ -86,6 +128,10 @@ def files_in_scope(filters: Filters) -> Select:
         stmt = stmt.where(c.c.workflow_order_id == filters.order_id)
     if filters.data_source_id is not None:
         stmt = stmt.where(f.c.data_source_id == filters.data_source_id)
+    which = filters.assessments
+    if which.narrowed:
+        kept = _scoped(which, stmt.with_only_columns(f.c.id).order_by(None)).subquery("kept")
+        stmt = stmt.where(f.c.id.in_(select(kept.c.data_file_id)))
     return stmt
 
 
@@ -118,17 +164,19 @@ def file_records(filters: Filters) -> Select:
     )
 
 
-def assessments_in_scope(scope: Scope, file_ids: Select | Sequence[int]):
-    """Assessments of the given files; with Latest only each file's latest one.
+def assessments_in_scope(which: Assessments | Scope, file_ids: Select | Sequence[int]):
+    """Assessments of the given files; with Latest only each file's latest one; then only
+    those of the stage kind and time window, if given.
 
     The Latest rule (SPEC section 2): the greatest assessed_at, ties broken by the greater id.
     """
-    return _scoped(scope, file_ids).subquery("scoped")
+    return _scoped(which, file_ids).subquery("scoped")
 
 
-def _scoped(scope: Scope, file_ids: Select | Sequence[int]) -> Select:
-    if scope is Scope.all:
-        return select(a).where(a.c.data_file_id.in_(file_ids))
+def _scoped(which: Assessments | Scope, file_ids: Select | Sequence[int]) -> Select:
+    which = which if isinstance(which, Assessments) else Assessments(which)
+    if which.scope is Scope.all:
+        return select(a).where(a.c.data_file_id.in_(file_ids), *which.conditions(a.c))
     ranked = (
         select(
             a,
@@ -139,10 +187,12 @@ def _scoped(scope: Scope, file_ids: Select | Sequence[int]) -> Select:
         .where(a.c.data_file_id.in_(file_ids))
         .subquery("ranked")
     )
-    return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1)
+    return select(*(ranked.c[col.name] for col in a.c)).where(
+        ranked.c.rank == 1, *which.conditions(ranked.c)
+    )
 
 
-def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
+def chunk_assessments(scope: Assessments | Scope, file_ids: Sequence[int], dialect: str) -> Select:
     """The assessments in scope of some files with their long columns, in export order.
 
     One row per assessment (a few thousand per chunk): the columns that every long row of the
@@ -151,7 +201,7 @@ def chunk_assessments(scope: Scope, file_ids: Sequence[int], dialect: str) -> Se
     return _with_assessment_columns(assessments_in_scope(scope, list(file_ids)), dialect)
 
 
-def long_values(scope: Scope, file_ids: Sequence[int]) -> Select:
+def long_values(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
     """The long rows of some files without their assessment columns, unsorted.
 
     One row per location, per object class and per attribute value, with two sort keys:
@@ -168,7 +218,7 @@ def long_values(scope: Scope, file_ids: Sequence[int]) -> Select:
     return _long_values(assessments_in_scope(scope, list(file_ids)))
 
 
-def long_rows(scope: Scope, file_ids: Sequence[int], dialect: str) -> Select:
+def long_rows(scope: Assessments | Scope, file_ids: Sequence[int], dialect: str) -> Select:
     """The same long rows as one statement, joined and sorted in SQL (SPEC order).
 
     The export reads ``chunk_assessments`` and ``long_values`` and joins them in Arrow, which
@@ -260,7 +310,28 @@ def _long_values(scoped) -> Select:
     ).select_from(
         scoped.join(v, v.c.assessment_id == scoped.c.id).join(t, v.c.attribute_id == t.c.id)
     )
-    return union_all(location, object_class, attribute)
+    # An assessment with no annotation and no value (a review that removed everything) is
+    # one row of its own: SPEC 3.1, "reviewed, nothing found".
+    empty = select(
+        scoped.c.id,
+        literal(None, String),
+        literal(None, Integer),
+        literal(None, Integer),
+        literal(None, String),
+        literal(None, String),
+        no_conf,
+        literal(EMPTY_RANK, Integer),
+        literal(0, Integer),
+    ).where(~_has_rows(scoped.c.id))
+    return union_all(location, object_class, attribute, empty)
+
+
+def _has_rows(assessment_id) -> ColumnElement:
+    """Whether an assessment has any annotation or attribute value."""
+    return or_(
+        select(n.c.id).where(n.c.assessment_id == assessment_id).exists(),
+        select(v.c.id).where(v.c.assessment_id == assessment_id).exists(),
+    )
 
 
 def counts(filters: Filters) -> Select:
@@ -268,7 +339,7 @@ def counts(filters: Filters) -> Select:
     files = files_in_scope(filters).with_only_columns(f.c.id).order_by(None)
     # A CTE: the database works out the assessments in scope (the Latest rule's window) once
     # for the six counts that use them (bench: 2-2.5x faster for Latest on 1M rows).
-    scoped = _scoped(filters.scope, files).cte("scoped")
+    scoped = _scoped(filters.assessments, files).cte("scoped")
     ann = (
         select(func.count())
         .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
@@ -315,6 +386,9 @@ def counts(filters: Filters) -> Select:
         .where(f.c.id.in_(files), ~select(a.c.id).where(a.c.data_file_id == f.c.id).exists())
         .scalar_subquery()
     )
+    empty_assessments = (
+        select(func.count()).select_from(scoped).where(~_has_rows(scoped.c.id)).scalar_subquery()
+    )
     file_bytes = select(func.sum(f.c.byte_size)).where(f.c.id.in_(files)).scalar_subquery()
     return select(
         select(func.count()).select_from(files.subquery("files")).scalar_subquery().label("files"),
@@ -325,10 +399,11 @@ def counts(filters: Filters) -> Select:
         ann.label("annotations"),
         values.label("attribute_values"),
         bare_entities.label("bare_entities"),
+        empty_assessments.label("empty_assessments"),
     )
 
 
-def overlays(scope: Scope, file_ids: Sequence[int]) -> Select:
+def overlays(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
     """Assessments in scope of the given files with their annotations to draw (SPEC 3.5).
 
     One row per annotation, or one row with NULL geometry for an assessment without any;

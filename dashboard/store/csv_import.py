@@ -116,6 +116,8 @@ _REQUIRED = (
     "entity_id",
     "attribute",
 )
+# All empty: the one row of an assessment without annotations and values (SPEC 3.1).
+_VALUE_CELLS = ("entity_id", "annotation_id", "frame", "attribute", "value", "confidence")
 _ID_TABLES = (DataFile, Assessment, Annotation)  # the tables whose ids the CSV carries
 
 
@@ -198,10 +200,10 @@ class _Row(NamedTuple):
     stage_kind: StageKind
     assessed_by: str
     assessed_at: datetime
-    entity_id: str
+    entity_id: str | None  # None (and attribute None): an assessment without values
     annotation_id: int | None
     frame: int | None
-    attribute: str
+    attribute: str | None
     value: str
     confidence: float | None
 
@@ -328,8 +330,9 @@ class _Importer:
         if self.spreadsheet_safe:
             for name in _TEXT_COLUMNS:
                 raw[name] = unescape_spreadsheet(raw[name])
+        without_values = all(raw[name] == "" for name in _VALUE_CELLS)
         for name in _REQUIRED:
-            if raw[name] == "":
+            if raw[name] == "" and not (without_values and name in _VALUE_CELLS):
                 raise ImportRecordError(f"line {line}: the cell {name!r} is empty")
         for name, limit in MAX_LENGTHS.items():
             if len(raw[name]) > limit:
@@ -355,10 +358,10 @@ class _Importer:
             stage_kind=stage_kind,
             assessed_by=raw["assessed_by"],
             assessed_at=_timestamp(line, raw["assessed_at"]),
-            entity_id=_entity_id(line, raw["entity_id"]),
+            entity_id=None if without_values else _entity_id(line, raw["entity_id"]),
             annotation_id=_integer(line, raw, "annotation_id", minimum=1, optional=True),
             frame=_integer(line, raw, "frame", minimum=0, optional=True),
-            attribute=raw["attribute"],
+            attribute=None if without_values else raw["attribute"],
             value=raw["value"],
             confidence=_confidence(line, raw["confidence"]),
         )
@@ -367,6 +370,9 @@ class _Importer:
         state = self._workflow(line, row.workflow)
         file_id = self._file(line, row)
         assessment = self._assessment(line, row, file_id, state)
+        if row.attribute is None:  # reviewed, nothing found: the assessment is all there is
+            self.previous = None
+            return
         group = (row.assessment_id, row.entity_id, row.annotation_id)
         if row.attribute in (LOCATION, OBJECT_CLASS):
             self.previous = (group, None)

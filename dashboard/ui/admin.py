@@ -11,6 +11,7 @@ import re
 import pandas as pd
 import panel as pn
 import param
+from sqlalchemy.exc import DBAPIError
 
 from dashboard.config import Settings
 from dashboard.errors import AssessError
@@ -45,6 +46,13 @@ def _help(text: str) -> pn.pane.Markdown:
 
 JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status", "download",
                "progress", "email"]  # fmt: skip
+
+
+def database_trouble(exc: DBAPIError) -> str:
+    """What the preview says when the database fails: the driver's first line only."""
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = first[0] if first else type(exc).__name__
+    return f"The database is not answering ({reason}). Change an option to try again."
 
 
 def page_base_url() -> str | None:
@@ -91,6 +99,11 @@ class AdminTab(pn.viewable.Viewer):
         )
         self.data_source = pn.widgets.Select(label="Data Source")
         self.order = pn.widgets.Select(label="Order")
+        self.stage_kind = pn.widgets.Select(
+            label="Stage kind", options={"": "", "machine": "machine", "human": "human"}, value=""
+        )
+        self.assessed_from = pn.widgets.DatePicker(label="Assessed from (UTC)")
+        self.assessed_to = pn.widgets.DatePicker(label="Assessed before (UTC)")
         self.format = pn.widgets.RadioButtonGroup(
             label="Format", options={"CSV": "csv", "Parquet": "parquet"}, value="csv"
         )
@@ -125,8 +138,8 @@ class AdminTab(pn.viewable.Viewer):
         )
         self._poller = None
         self._fill_choices()
-        for widget in (self.scope, self.layout, self.data_source, self.order, self.format,
-                       self.safe):  # fmt: skip
+        for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
+                       self.assessed_from, self.assessed_to, self.format, self.safe):  # fmt: skip
             widget.param.watch(self._on_change, "value")
         self._on_change()
         self._refresh_jobs()
@@ -145,6 +158,11 @@ class AdminTab(pn.viewable.Viewer):
             layout=Layout(self.layout.value),
             data_source=self.data_source.value or None,
             order=self.order.value or None,
+            stage_kind=self.stage_kind.value or None,
+            assessed_from=self.assessed_from.value.isoformat()
+            if self.assessed_from.value
+            else None,
+            assessed_to=self.assessed_to.value.isoformat() if self.assessed_to.value else None,
             format=self.format.value,
             spreadsheet_safe=self.safe.value,
         )
@@ -156,12 +174,17 @@ class AdminTab(pn.viewable.Viewer):
         with self.body.param.update(loading=True):
             try:
                 summary, body = preview(self.query)
-                self.summary.object = summary
-                self.body[:] = [body]
+                content = [body]
             except AssessError as exc:
-                self.summary.object = f"**{as_markdown(exc)}**"
-                self.body[:] = []
-        self.action[:] = [self._action()]
+                summary, content = f"**{as_markdown(exc)}**", []
+            except DBAPIError as exc:
+                summary, content = f"**{as_markdown(database_trouble(exc))}**", []
+            action = self._action()
+        # One message to the browser: the preview and its link never show apart.
+        with pn.io.hold():
+            self.action[:] = [action]
+            self.summary.object = summary
+            self.body[:] = content
 
     # -- the action button ------------------------------------------------------------------
 
@@ -274,6 +297,10 @@ class AdminTab(pn.viewable.Viewer):
             _help(HELP["data_source"]),
             self.order,
             _help(HELP["order"]),
+            self.stage_kind,
+            _help(HELP["stage_kind"]),
+            pn.Row(self.assessed_from, self.assessed_to),
+            _help(HELP["assessed"]),
             pn.Card(self.format, self.safe, title="Advanced", collapsed=True),
             pn.pane.HTML(
                 '<a href="./help/exports" target="_blank" class="format-help">'

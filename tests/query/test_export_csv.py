@@ -6,9 +6,12 @@ Runs on SQLite and PostgreSQL (the ``store`` fixture): both must give the same b
 from __future__ import annotations
 
 import io
+import json
+import re
 
 import pytest
 
+from dashboard.errors import AssessError
 from dashboard.query.export import ExportQuery
 from tests.hand_workflow import E1, E2, E3, E4, E5, E6
 
@@ -121,6 +124,27 @@ CASES = [
     ({"scope": "all", "layout": "long", "data_source": "drone"}, "long", ["m3"]),
     ({"scope": "latest", "layout": "wide", "data_source": "cam-1"}, "wide", ["h1", "m2"]),
     ({"scope": "all", "layout": "long", "data_source": "drone", "order": "8492192"}, "long", []),
+    # SPEC 3, more filters: stage kind and time are applied after the scope.
+    ({"scope": "latest", "layout": "long", "stage_kind": "human"}, "long", ["h1"]),
+    ({"scope": "latest", "layout": "wide", "stage_kind": "machine"}, "wide", ["m2", "m3"]),
+    ({"scope": "all", "layout": "long", "stage_kind": "machine"}, "long", ["m1", "m2", "m3"]),
+    # Latest + from: what changed since (the incremental export).
+    ({"scope": "latest", "layout": "long", "assessed_from": "2026-11-02"}, "long", ["h1", "m3"]),
+    (
+        {
+            "scope": "all",
+            "layout": "wide",
+            "assessed_from": "2026-11-01T09:00:00Z",
+            "assessed_to": "2026-11-03T07:00:00+00:00",
+        },
+        "wide",
+        ["h1"],
+    ),  # fmt: skip
+    (
+        {"scope": "all", "layout": "long", "stage_kind": "human", "assessed_to": "2026-11-02"},
+        "long",
+        [],
+    ),
 ]
 
 
@@ -199,3 +223,47 @@ def test_header_cells_from_data_get_spreadsheet_safety_like_any_cell(store):
         .split("\n", 1)[0]
         .endswith('"confidence","=HYPERLINK(""http://x"")","@SUM(1)","\'+1x","-3","plain"')
     )
+
+
+@pytest.mark.parametrize(("options", "layout", "assessments"), CASES)
+def test_counts_match_every_exact_csv(hand_store, options, layout, assessments):
+    text = csv_text(hand_store, **options)
+    counts = ExportQuery(hand_store, workflow="harbour", **options).counts()
+    assert counts.rows == text.count("\n") - 1
+    assert counts.assessments == len(assessments)
+
+
+def test_assessment_filters_narrow_the_file_layouts_to_files_that_keep_one(hand_store):
+    import zipfile
+
+    query = ExportQuery(hand_store, workflow="harbour", layout="files", stage_kind="human")
+    out = io.BytesIO()
+    query.write(out)
+    assert zipfile.ZipFile(out).namelist() == ["000003112442_8492192_1.jpg", "manifest.json"]
+    assert query.counts().files == 1
+    manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert manifest["filters"]["stage_kind"] == "human"
+    drawn = ExportQuery(
+        hand_store, workflow="harbour", layout="annotated", order="8492192", scope="all",
+        assessed_from="2026-11-02",
+    )  # fmt: skip
+    assert [(i.record.file_name, i.stage) for i in drawn.annotated_items()] == [
+        ("Kai Süd.jpg", "review")
+    ]
+    assert drawn.counts().rows == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"stage_kind": "robot"}, "unknown stage kind 'robot'; valid: machine, human"),
+        ({"assessed_from": "yesterday"}, "assessed_from 'yesterday' is not a date or time"),
+        (
+            {"assessed_from": "2026-11-03", "assessed_to": "2026-11-02"},
+            "assessed_from (2026-11-03) must be before assessed_to (2026-11-02)",
+        ),
+    ],
+)
+def test_bad_assessment_filters_are_refused_with_a_clear_message(hand_store, options, message):
+    with pytest.raises(AssessError, match=re.escape(message)):
+        ExportQuery(hand_store, workflow="harbour", **options)

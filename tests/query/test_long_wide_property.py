@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from dashboard.layouts.tables import long_table
 from dashboard.query import sql
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import Scope
 from dashboard.query.reader import ArrowReader
 from dashboard.store import writer
 from tests.hand_workflow import image_bytes
@@ -42,6 +41,7 @@ def assessments(draw):
     entities = draw(st.lists(st.integers(0, 3), max_size=3, unique=True))
     return {
         "day": draw(st.integers(0, 2)),  # equal days make ties broken by id
+        "kind": draw(st.sampled_from(["machine", "human"])),
         "entities": [
             {
                 "entity": entity,
@@ -81,7 +81,7 @@ def build(store, files) -> str:
             entity_ids = {}
             for spec in file_assessments:
                 when = datetime(2026, 1, 1) + timedelta(days=spec["day"])
-                assessment = writer.add_assessment(s, data_file, "s", "human", "u", when)
+                assessment = writer.add_assessment(s, data_file, "s", spec["kind"], "u", when)
                 for block in spec["entities"]:
                     entity = entity_ids.setdefault(block["entity"], writer.entity(s, wf))
                     for cls, confidence, values, frame in block["annotations"]:
@@ -97,20 +97,21 @@ def build(store, files) -> str:
     return name
 
 
-def check_reference(store, workflow: str, scope: str) -> None:
+def check_reference(store, workflow: str, scope: str, **narrowed) -> None:
     """The export (two statements per chunk, joined and sorted in Arrow) equals the one-statement
     reference SQL, sorted by the database."""
-    query = ExportQuery(store, workflow=workflow, scope=scope, spreadsheet_safe=False)
-    stmt = sql.long_rows(Scope(scope), query.file_ids(), store.dialect)
+    query = ExportQuery(store, workflow=workflow, scope=scope, spreadsheet_safe=False, **narrowed)
+    stmt = sql.long_rows(query.filters().assessments, query.file_ids(), store.dialect)
     with ArrowReader(store.engine, bulk=False) as reader:
         expected = [long_table(batch).to_pylist() for batch in reader.batches(stmt)]
     actual = [table.to_pylist() for table in query.tables()]
     assert sum(actual, []) == sum(expected, [])
 
 
-def check_agreement(store, workflow: str, scope: str) -> None:
-    long = ExportQuery(store, workflow=workflow, scope=scope, layout="long", spreadsheet_safe=False)
-    wide = ExportQuery(store, workflow=workflow, scope=scope, layout="wide", spreadsheet_safe=False)
+def check_agreement(store, workflow: str, scope: str, **narrowed) -> None:
+    options = dict(workflow=workflow, scope=scope, spreadsheet_safe=False, **narrowed)
+    long = ExportQuery(store, layout="long", **options)
+    wide = ExportQuery(store, layout="wide", **options)
     long_rows = long.frame().astype(object).where(lambda f: f.notna(), None).to_dict("records")
     wide_rows = wide.frame().astype(object).where(lambda f: f.notna(), None).to_dict("records")
     assert len(long_rows) == long.counts().rows
@@ -121,9 +122,13 @@ def check_agreement(store, workflow: str, scope: str) -> None:
         assert row["frame"] == frames.get(row["annotation_id"])
     locations, classes = {}, {}
     on_annotation, on_entity = defaultdict(list), defaultdict(list)
+    empty = set()  # assessments without annotations and values: one row, all else empty
     for row in long_rows:
         key = (row["assessment_id"], row["entity_id"])
-        if row["attribute"] == "location":
+        if row["attribute"] is None:
+            assert row["entity_id"] is row["annotation_id"] is row["value"] is None
+            empty.add(row["assessment_id"])
+        elif row["attribute"] == "location":
             locations[row["annotation_id"]] = (key, row["value"], row["confidence"])
         elif row["attribute"] == "object_class":
             classes[row["annotation_id"]] = row["value"]
@@ -132,11 +137,16 @@ def check_agreement(store, workflow: str, scope: str) -> None:
         else:
             on_annotation[(row["annotation_id"], row["attribute"])].append(row["value"])
 
-    seen_annotations, seen_entities = set(), set()
+    seen_annotations, seen_entities, seen_empty = set(), set(), set()
     names = [a[0] for a in ATTRIBUTES]
     for row in wide_rows:
         key = (row["assessment_id"], row["entity_id"])
         annotation = row["annotation_id"]
+        if row["entity_id"] is None:
+            assert row["assessment_id"] in empty and row["assessment_id"] not in seen_empty
+            assert all(row[name] is None for name in (*names, "location", "object_class"))
+            seen_empty.add(row["assessment_id"])
+            continue
         if annotation is not None:
             assert locations[annotation] == (key, row["location"], row["confidence"])
             assert row["frame"] == frames[annotation]
@@ -152,6 +162,7 @@ def check_agreement(store, workflow: str, scope: str) -> None:
                 seen_entities.add((*key, name))
     assert seen_annotations == set(locations) == set(classes)
     assert seen_entities == set(on_entity)
+    assert seen_empty == empty
 
 
 @settings(
@@ -159,9 +170,15 @@ def check_agreement(store, workflow: str, scope: str) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(files=WORKFLOWS)
-def test_long_and_wide_agree(store, files):
+@given(
+    files=WORKFLOWS,
+    stage_kind=st.sampled_from([None, "machine", "human"]),
+    assessed_from=st.sampled_from([None, "2026-01-02"]),
+)
+def test_long_and_wide_agree(store, files, stage_kind, assessed_from):
+    """Also with the assessment filters of SPEC 3 drawn (stage kind, a time window)."""
     workflow = build(store, files)
+    narrowed = {"stage_kind": stage_kind, "assessed_from": assessed_from}
     for scope in ("all", "latest"):
-        check_agreement(store, workflow, scope)
-        check_reference(store, workflow, scope)
+        check_agreement(store, workflow, scope, **narrowed)
+        check_reference(store, workflow, scope, **narrowed)

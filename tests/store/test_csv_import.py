@@ -566,3 +566,34 @@ def test_summary_counts_match_the_store(store, hand_csv):
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Workflow)) == summary.workflows
         assert session.scalar(select(func.count()).select_from(ObjectClass)) == 2
+
+
+def test_an_empty_review_round_trips_and_keeps_latest_right(store, second_store):
+    """A human review that removed every detection is one row (SPEC 3.1): it survives the
+    round trip, so Latest after the import still shows "reviewed, nothing found"."""
+    from dashboard.store.models import DataFile
+
+    ids = build_hand_workflow(store)
+    with store.session() as s:
+        loose = s.get(DataFile, ids["f3"])
+        review = writer.add_assessment(
+            s, loose, "review", "human", "anna", datetime(2026, 11, 4, 7, 0, 0)
+        ).id
+    exported = export(store, "all", "long")
+    latest = export(store, "latest", "long", data_source="drone")
+    assert latest.decode().splitlines()[1:] == [
+        f'"harbour",,"drone",{ids["f3"]},"A-7","loose.jpg",{review},"review","human",'
+        '"anna","2026-11-04T07:00:00Z",,,,,,'
+    ]
+    import_long_csv(second_store, io.BytesIO(exported))
+    assert export(second_store, "all", "long") == exported
+    assert export(second_store, "latest", "long", data_source="drone") == latest
+    # The wide layout has the same one row (its attribute columns follow the imported
+    # workflow's inferred taxonomy, so only the row is compared).
+    wide = export(second_store, "latest", "wide", data_source="drone").decode().splitlines()
+    assert wide[1:] == [latest.decode().splitlines()[1] + ",,,,,"]
+
+
+def test_a_row_with_some_value_cells_empty_is_still_refused(store, hand_csv):
+    data = edited(hand_csv, lambda rows: set_cell(rows, 5, "entity_id", ""))
+    assert_refused(store, data, ImportRecordError, "line 5: the cell 'entity_id' is empty")

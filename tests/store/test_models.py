@@ -162,9 +162,10 @@ def test_migration_matches_the_models(store):
 def test_migrating_twice_changes_nothing(store):
     from dashboard.store.db import migrate
 
-    before = inspect(store.engine).get_table_names()
+    # Sorted: PostgreSQL lists tables in catalog order, which an ALTER TABLE can change.
+    before = sorted(inspect(store.engine).get_table_names())
     migrate(store.engine)
-    assert inspect(store.engine).get_table_names() == before
+    assert sorted(inspect(store.engine).get_table_names()) == before
     from alembic.script import ScriptDirectory
 
     from dashboard.store.db import alembic_config

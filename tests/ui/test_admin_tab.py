@@ -72,6 +72,9 @@ def test_the_download_link_is_signed_for_the_user_with_the_options(hand_store):
             "layout": "wide",
             "data_source": None,
             "order": None,
+            "stage_kind": None,
+            "assessed_from": None,
+            "assessed_to": None,
             "format": "parquet",
             "spreadsheet_safe": True,
         },
@@ -107,3 +110,48 @@ def test_recent_jobs_keep_one_table_and_show_the_users_jobs(hand_store):
     assert tab.jobs_table is table
     assert list(table.value["status"]) == ["failed"]
     assert list(table.value["download"]) == ["the disk is full"]
+
+
+def test_a_database_that_stops_answering_is_a_message_in_place_of_the_preview(
+    sqlite_store, tmp_path
+):
+    """The store's file vanishes (a lost database): the preview says so in one line and
+    offers no link; once it is back, the next change previews again."""
+    from tests.hand_workflow import build_hand_workflow
+
+    build_hand_workflow(sqlite_store)
+    tab = AdminTab(store=sqlite_store, workflow="harbour", user="local")
+    database = tmp_path / "store.db"
+    sqlite_store.engine.dispose()
+    database.rename(tmp_path / "away.db")
+    try:
+        tab.layout.value = "wide"
+        assert tab.summary.object.startswith("**The database is not answering \\(")
+        assert tab.body.objects == []
+    finally:
+        sqlite_store.engine.dispose()
+        database.unlink(missing_ok=True)
+        (tmp_path / "away.db").rename(database)
+    tab.layout.value = "long"
+    expected = ExportQuery(sqlite_store, workflow="harbour").counts()
+    assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
+
+
+def test_stage_kind_and_time_filters_drive_the_preview_and_the_link(hand_store):
+    from datetime import date
+
+    tab = tab_for(hand_store)
+    tab.stage_kind.value = "human"
+    tab.assessed_from.value = date(2026, 11, 2)
+    options = {"workflow": "harbour", "stage_kind": "human", "assessed_from": "2026-11-02"}
+    expected = ExportQuery(hand_store, **options).counts()
+    assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
+    [table] = tab.body.objects
+    assert set(table.value["stage_kind"]) == {"human"}
+    token = parse_qs(urlparse(href(tab)).query)["token"][0]
+    grant = verify(tab.settings.secret(), unquote(token), "local")
+    assert grant.target["options"]["stage_kind"] == "human"
+    assert grant.target["options"]["assessed_from"] == "2026-11-02"
+    tab.assessed_to.value = date(2026, 11, 1)  # before from: a clear message, no link
+    shown = tab.summary.object.replace("\\", "")  # as Markdown text: punctuation escaped
+    assert "assessed_from (2026-11-02) must be before assessed_to (2026-11-01)" in shown
