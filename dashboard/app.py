@@ -61,7 +61,14 @@ def workflow_tabs(store, workflow: str | None, user: str | None) -> pn.Tabs:
     tabs = pn.Tabs(("Overview", Overview(store=store, workflow=workflow)), dynamic=True)
     if is_admin(user, store.settings):
         tabs.append(("Admin", AdminTab(store=store, workflow=workflow, user=user)))
+        if requested_tab() == "admin":  # a shared link opens the Admin tab
+            tabs.active = 1
     return tabs
+
+
+def requested_tab() -> str:
+    args = pn.state.session_args or {}
+    return (args.get("tab") or [b""])[0].decode("utf-8", "replace")
 
 
 def account(store, user: str | None) -> list[pn.viewable.Viewable]:

@@ -6,7 +6,10 @@ Widgets carry SPEC section 3's labels; the preview and the download both come fr
 
 from __future__ import annotations
 
+import contextlib
 import re
+from datetime import date
+from urllib.parse import urlencode
 
 import pandas as pd
 import panel as pn
@@ -138,6 +141,7 @@ class AdminTab(pn.viewable.Viewer):
         )
         self._poller = None
         self._fill_choices()
+        self._options_from_url()
         for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
                        self.assessed_from, self.assessed_to, self.format, self.safe):  # fmt: skip
             widget.param.watch(self._on_change, "value")
@@ -167,8 +171,49 @@ class AdminTab(pn.viewable.Viewer):
             spreadsheet_safe=self.safe.value,
         )
 
+    def _options_from_url(self) -> None:
+        """Options named in the page's URL (``?layout=wide&from=2026-03-01``), where valid:
+        a link reproduces a preview. An unknown value is ignored (the default stays)."""
+        args = pn.state.session_args or {}
+        for name, widget in self._url_widgets().items():
+            text = (args.get(name) or [b""])[0].decode("utf-8", "replace")
+            if not text:
+                continue
+            if isinstance(widget, pn.widgets.DatePicker):
+                with contextlib.suppress(ValueError):
+                    widget.value = date.fromisoformat(text)
+            elif text in widget.options.values():
+                widget.value = text
+
+    def _options_to_url(self) -> None:
+        """The URL names the options shown (and the Admin tab), so it can be shared."""
+        location = pn.state.location
+        if location is None:
+            return
+        query = {"workflow": self.workflow, "tab": "admin"}
+        for name, widget in self._url_widgets().items():
+            value = widget.value
+            if isinstance(value, date):
+                value = value.isoformat()
+            if value:
+                query[name] = value
+        location.search = "?" + urlencode(query)
+
+    def _url_widgets(self) -> dict[str, pn.widgets.Widget]:
+        return {
+            "scope": self.scope,
+            "layout": self.layout,
+            "data_source": self.data_source,
+            "order": self.order,
+            "stage_kind": self.stage_kind,
+            "from": self.assessed_from,
+            "to": self.assessed_to,
+        }
+
     def _on_change(self, *_events) -> None:
         self._apply()
+        if _events:  # a user's change (not the first preview): the URL follows
+            self._options_to_url()
         layout = Layout(self.query.layout)
         self.format.disabled = self.safe.disabled = not layout.is_table
         with self.body.param.update(loading=True):

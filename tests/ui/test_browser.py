@@ -327,6 +327,38 @@ def test_downloads_by_click_are_the_api_bytes(context, demo_app):
     watch.assert_clean(demo_app.log)
 
 
+def test_the_options_live_in_the_url_and_a_link_reproduces_the_preview(context, demo_app):
+    """Options -> URL -> a new page: the same Admin tab, preview counts and download bytes;
+    an unknown value in a URL is ignored (the default stays)."""
+    page, watch = open_app(context, demo_app)
+    open_admin(page)
+    workflow = demo_app.workflow
+    options = {"workflow": workflow, "scope": "all", "layout": "wide", "stage_kind": "human"}
+    radio(page, SCOPE_LABELS[Scope.all]).check()
+    radio(page, LAYOUT_LABELS[Layout.wide]).check()
+    select(page, "Stage kind").select_option("human")
+    expect_counts(page, demo_app, options)
+    expect(page).to_have_url(re.compile(r"stage_kind=human"), timeout=WAIT)
+    shared = page.url
+    query = parse_qs(urlsplit(shared).query)
+    assert query["tab"] == ["admin"] and query["layout"] == ["wide"] and query["scope"] == ["all"]
+    watch.assert_clean(demo_app.log)
+
+    again = context.new_page()
+    again_watch = PageWatch(demo_app.base)
+    again_watch.attach(again)
+    again.goto(shared)
+    expect(summary(again)).to_be_visible(timeout=WAIT)  # opened on the Admin tab
+    expect_counts(again, demo_app, options)
+    _, body = click_download(again, export_link(again, demo_app, options))
+    assert body == api_bytes(demo_app, options)
+    again_watch.assert_clean(demo_app.log)
+
+    bad = context.new_page()
+    bad.goto(f"{demo_app.base}/app?workflow={workflow}&tab=admin&layout=bogus&scope=all")
+    expect_counts(bad, demo_app, {"workflow": workflow, "scope": "all"})
+
+
 def test_annotated_files_job_completes_and_its_link_downloads_the_api_bytes(context, demo_app):
     """Annotated Files: disabled (with the reason) until an order is chosen; the request
     runs as a job in the served app, Recent jobs shows it done, and its link downloads the
