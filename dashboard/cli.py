@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dashboard import __version__
-from dashboard.errors import AssessError, OutputPathError
+from dashboard.errors import AssessError, OutputPathError, database_reason
 from dashboard.query.options import Layout, Scope
 from dashboard.store.db import Store, open_store
 
@@ -207,7 +207,7 @@ def _environment_failure(exc: BaseException, output: str | None) -> str | None:
     from dashboard.query.reader import ReaderError
 
     if isinstance(exc, DBAPIError | BulkReaderError | ReaderError):
-        return f"the database failed: {_database_reason(exc)}; nothing was written"
+        return f"the database failed: {database_reason(exc)}; nothing was written"
     if isinstance(exc, OSError):
         where = f"writing {output}" if output and output != "-" else "writing the output"
         if exc.filename is not None and not Path(str(exc.filename)).name.startswith("."):
@@ -215,14 +215,6 @@ def _environment_failure(exc: BaseException, output: str | None) -> str | None:
         reason = exc.strerror or str(exc)
         return f"{where} failed: {reason}; nothing was written"
     return None
-
-
-def _database_reason(exc) -> str:
-    """The driver's first line, without the statement or its parameters (never a password:
-    SQLAlchemy's URL is not in the message)."""
-    original = getattr(exc, "orig", None) or exc
-    first = str(original).strip().splitlines()
-    return first[0] if first else type(original).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

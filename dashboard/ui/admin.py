@@ -17,7 +17,7 @@ import param
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.config import Settings
-from dashboard.errors import AssessError
+from dashboard.errors import AssessError, database_reason
 from dashboard.jobs import records
 from dashboard.links import download_url, sign
 from dashboard.query.export import ExportQuery
@@ -53,8 +53,7 @@ JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status
 
 def database_trouble(exc: DBAPIError) -> str:
     """What the preview says when the database fails: the driver's first line only."""
-    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = first[0] if first else type(exc).__name__
+    reason = database_reason(exc)
     return f"The database is not answering ({reason}). Change an option to try again."
 
 
