@@ -45,6 +45,22 @@ def _draw(data: bytes, overlays: tuple[Overlay, ...]) -> tuple[bytes, str]:
     return draw_annotations(data, overlays)
 
 
+def _end_with_parent(parent: int) -> None:
+    """A drawing process's initializer: end when the process that started it is gone.
+
+    A pool's processes wait on a queue whose write end they hold themselves, so a parent that
+    was killed (SIGKILL, out of memory) would leave them waiting forever."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -54,7 +70,12 @@ def _drawn(
 ) -> Iterator[tuple[AnnotatedItem, bytes | None, Exception | None]]:
     """Items with their drawn bytes (or the error), in input order, a few in flight."""
     window: deque[tuple[AnnotatedItem, Future | None, Exception | None]] = deque()
-    with ProcessPoolExecutor(workers) if workers > 1 else _InlineExecutor() as pool:
+    pool = (
+        ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),))
+        if workers > 1
+        else _InlineExecutor()
+    )
+    with pool:
         for item in items:
             try:
                 data = storage.read(item.record.storage_key) if item.record.storage_key else None

@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dashboard import __version__
-from dashboard.errors import AssessError, OutputPathError, database_reason
+from dashboard.errors import AssessError, OutputPathError
 from dashboard.query.options import Layout, Scope
 from dashboard.store.db import Store, open_store
 
@@ -199,24 +199,6 @@ def _umask() -> int:
     return mask
 
 
-def _environment_failure(exc: BaseException, output: str | None) -> str | None:
-    """One line for an operating-system or database failure, or None if ``exc`` is neither."""
-    from adbc_driver_manager import Error as BulkReaderError
-    from sqlalchemy.exc import DBAPIError
-
-    from dashboard.query.reader import ReaderError
-
-    if isinstance(exc, DBAPIError | BulkReaderError | ReaderError):
-        return f"the database failed: {database_reason(exc)}; nothing was written"
-    if isinstance(exc, OSError):
-        where = f"writing {output}" if output and output != "-" else "writing the output"
-        if exc.filename is not None and not Path(str(exc.filename)).name.startswith("."):
-            where = f"{where} (reading {exc.filename})"
-        reason = exc.strerror or str(exc)
-        return f"{where} failed: {reason}; nothing was written"
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:  # every further option is panel serve's (dashboard.server)
@@ -273,10 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Exception as exc:
-        line = _environment_failure(exc, getattr(args, "output", None))
+        from dashboard.config import Settings
+        from dashboard.faults import environment_failure
+
+        line = environment_failure(
+            exc, db_url=Settings.from_env().db_url, output=getattr(args, "output", None)
+        )
         if line is None:
             raise
-        print(f"assess-export: error: {line}", file=sys.stderr)
+        nothing = "imported" if args.command.startswith("import") else "written"
+        print(f"assess-export: error: {line}; nothing was {nothing}", file=sys.stderr)
         return 3
     return 0
 

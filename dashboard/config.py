@@ -13,6 +13,8 @@ Variables (defaults in brackets):
 - ASSESS_DOWNLOAD_SLOTS: downloads a server process produces at once [4]
 - ASSESS_DOWNLOAD_QUEUE: further downloads that wait for a slot; beyond, 503 [16]
 - ASSESS_DOWNLOAD_WAIT: seconds a download waits for a slot before a 503 [30]
+- ASSESS_JOB_HEARTBEAT: seconds between a running job's reports; a job silent for three of
+  them lost its worker (killed, out of memory) and is run again by a live worker [10]
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Settings:
     download_slots: int = 4
     download_queue: int = 16
     download_wait: float = 30.0
+    job_heartbeat: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,7 +81,13 @@ class Settings:
             download_slots=_count(env, "ASSESS_DOWNLOAD_SLOTS", 4, minimum=1),
             download_queue=_count(env, "ASSESS_DOWNLOAD_QUEUE", 16, minimum=0),
             download_wait=float(_count(env, "ASSESS_DOWNLOAD_WAIT", 30, minimum=0)),
+            job_heartbeat=_seconds(env, "ASSESS_JOB_HEARTBEAT", 10.0),
         )
+
+    @property
+    def job_stale_after(self) -> float:
+        """Seconds without a report after which a running job's worker is taken to be dead."""
+        return 3 * self.job_heartbeat
 
     @property
     def exports_dir(self) -> Path:
@@ -116,6 +125,19 @@ def _port(value: str | None) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"ASSESS_SMTP_PORT must be a port number, got {value!r}") from None
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return number
 
 
 def _count(env: dict[str, str], name: str, default: int, minimum: int) -> int:

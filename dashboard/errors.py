@@ -47,11 +47,3 @@ class StoreIntegrityError(AssessError, ValueError):
 
 class OutputPathError(AssessError, OSError):
     """An output path that cannot be written (a missing folder, a folder, no permission)."""
-
-
-def database_reason(exc: BaseException) -> str:
-    """A database failure in one line: the driver's first line, without the statement or its
-    parameters (and so never a password: SQLAlchemy's URL is not in the message)."""
-    original = getattr(exc, "orig", None) or exc
-    first = str(original).strip().splitlines()
-    return first[0] if first else type(original).__name__

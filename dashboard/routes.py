@@ -9,6 +9,7 @@ Links are verified first (dashboard.links): a forged, expired or foreign link ge
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +20,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from dashboard.config import Settings
 from dashboard.errors import AssessError, LinkError, NotAdminError
+from dashboard.faults import environment_failure
 from dashboard.links import DOWNLOAD_PATH, LOCAL_USER, verify
 from dashboard.query.export import ExportQuery
 from dashboard.query.options import Layout
@@ -32,6 +34,7 @@ CONTENT_TYPES = {
 }
 STALL_SECONDS = 60  # a client that takes no bytes for this long gives its slot back
 RETRY_AFTER = 10  # seconds a turned-away client is asked to wait
+log = logging.getLogger(__name__)
 
 
 _capacity: DownloadCapacity | None = None
@@ -92,6 +95,14 @@ class DownloadHandler(RequestHandler):
         except AssessError as exc:
             self._refuse(400, str(exc))
             return
+        except Exception as exc:
+            line = environment_failure(exc, db_url=settings.db_url)
+            if line is None:
+                raise
+            log.error("download refused: %s", line)
+            self._refuse(503, f"the export could not be made: {line}; try again shortly")
+            return
+        self._filename = filename
         suffix = filename.rsplit(".", 1)[-1]
         self.set_header("Content-Type", CONTENT_TYPES.get(suffix, "application/octet-stream"))
         self.set_header("Content-Disposition", content_disposition(filename))
@@ -153,10 +164,19 @@ class DownloadHandler(RequestHandler):
                 raise
             self._refuse(400, str(exc))
             return
-        except BaseException:
-            # Headers are sent: closing without the final chunk makes the failure visible.
-            self.request.connection.close()
-            raise
+        except Exception as exc:
+            settings = Settings.from_env()
+            line = environment_failure(exc, db_url=settings.db_url, output=self._filename)
+            if line is None:
+                if sent:
+                    self.request.connection.close()
+                raise
+            log.error("download of %s failed: %s", self._filename, line)
+            if sent:  # closing without the final chunk: the client sees a failed transfer
+                self.request.connection.close()
+            else:
+                self._refuse(503, f"the export could not be made: {line}; try again shortly")
+            return
         self.finish()
 
     def on_connection_close(self) -> None:

@@ -98,3 +98,62 @@ def hand_store(store):
 
     store.ids = build_hand_workflow(store)
     return store
+
+
+CLUSTER_ROWS = 200_000  # long rows: an export of ~43 MB, far more than any buffer holds
+
+
+@pytest.fixture(scope="session")
+def own_cluster(tmp_path_factory):
+    """A PostgreSQL cluster of the tests' own (``tests/pg_cluster.py``) holding the bench
+    workflow ``bench-export``; the fault tests stop and start it under running work."""
+    from bench.generate import generate
+    from tests.pg_cluster import Cluster, pg_bin
+
+    binaries = pg_bin()
+    if binaries is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL's server programs (pg_ctl, initdb) are needed under CI=true")
+        pytest.skip("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
+    cluster = Cluster(binaries)
+    try:
+        cluster.files_url = str(tmp_path_factory.mktemp("cluster-files"))
+        generate(cluster.url, cluster.files_url, CLUSTER_ROWS)
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def cluster(own_cluster):
+    """The tests' own cluster, running at the start and at the end of each test."""
+    if not own_cluster.running():
+        own_cluster.start()
+    yield own_cluster
+    if not own_cluster.running():
+        own_cluster.start()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs filled to the last byte (CI runs as root); skipped where mounting is
+    refused."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)])
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs was refused")
+    try:
+        filler = open(folder / "filler", "wb", buffering=0)  # noqa: SIM115 (closed below)
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                filler.write(b"\0" * 4096)
+        filler.close()
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -62,3 +62,29 @@ def _wait_until_up(process: subprocess.Popen, url: str, log_path: Path, timeout:
                 output = log_path.read_text(errors="replace")
                 raise RuntimeError(f"panel serve did not start:\n{output[-3000:]}") from None
             time.sleep(0.5)
+
+
+def marked_processes(mark: str) -> list[int]:
+    """The live processes whose environment holds ``ASSESS_TEST_MARK=mark``: a test gives the
+    processes it starts a mark, and whatever they start (reader processes, drawing pools)
+    inherits it, so an orphan left behind is found even after its parent is gone."""
+    needle = f"ASSESS_TEST_MARK={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until_no_marked_processes(mark: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == [], f"processes left behind: {left}"

@@ -8,16 +8,28 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from dashboard.config import Settings
 from dashboard.errors import LinkError
 from dashboard.store.db import Store
 from dashboard.store.models import ExportJob, JobStatus
 
-# A running job whose worker has not reported for this long is taken to be dead.
-STALE_AFTER = timedelta(minutes=2)
+# A job whose worker died (killed, out of memory) this many times is failed, not run again.
+MAX_ATTEMPTS = 3
+WORKER_LOST = (
+    f"the worker drawing this export stopped {MAX_ATTEMPTS} times without finishing (killed, "
+    "or out of memory): ask for fewer files, or ask an operator to look at the workers"
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _abandoned(store: Store):
+    """A running job whose worker has not reported for three heartbeats: its worker is dead."""
+    settings = store.settings or Settings.from_env()
+    silent_since = utcnow() - timedelta(seconds=settings.job_stale_after)
+    return (ExportJob.status == JobStatus.running) & (ExportJob.heartbeat_at < silent_since)
 
 
 def create_job(
@@ -70,21 +82,21 @@ def list_jobs(store: Store, user: str, limit: int = 20) -> list[ExportJob]:
 def claim_job(store: Store, job_id: str) -> bool:
     """Mark a job running for this worker; False when another live worker has it or it ended.
 
-    A queued job, or a running one whose worker stopped reporting (a server restart), can be
-    claimed; so a job re-enqueued after a restart runs exactly once more.
+    A queued job, or a running one whose worker stopped reporting (killed, a restart), can be
+    claimed; so a job re-enqueued after a restart runs exactly once more. A job whose workers
+    died ``MAX_ATTEMPTS`` times is marked failed instead.
     """
     now = utcnow()
+    abandoned = _abandoned(store)
     with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id, abandoned, ExportJob.attempts >= MAX_ATTEMPTS)
+            .values(status=JobStatus.failed, error=WORKER_LOST, finished_at=now)
+        )
         claimed = session.execute(
             update(ExportJob)
-            .where(
-                ExportJob.id == job_id,
-                or_(
-                    ExportJob.status == JobStatus.queued,
-                    (ExportJob.status == JobStatus.running)
-                    & (ExportJob.heartbeat_at < now - STALE_AFTER),
-                ),
-            )
+            .where(ExportJob.id == job_id, or_(ExportJob.status == JobStatus.queued, abandoned))
             .values(
                 status=JobStatus.running,
                 started_at=now,
@@ -95,6 +107,16 @@ def claim_job(store: Store, job_id: str) -> bool:
             )
         ).rowcount
     return claimed == 1
+
+
+def report_alive(store: Store, job_id: str) -> None:
+    """The running job's heartbeat (sent every ``job_heartbeat`` seconds while it runs)."""
+    with store.session() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id, ExportJob.status == JobStatus.running)
+            .values(heartbeat_at=utcnow())
+        )
 
 
 def report_progress(store: Store, job_id: str, done: int, total: int) -> None:
@@ -156,17 +178,15 @@ def record_email(store: Store, job_id: str, status: str, error: str | None = Non
         )
 
 
-def interrupted_jobs(store: Store) -> list[str]:
-    """Jobs a restart left queued or running with no live worker: to be enqueued again."""
-    stale = utcnow() - STALE_AFTER
+def interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
+    """Jobs running with no live worker and (``queued``) jobs still waiting: at a start both
+    are enqueued again, since a restart may have lost the queue's message."""
+    waiting = ExportJob.status == JobStatus.queued
     with store.session() as session:
         return list(
             session.scalars(
                 select(ExportJob.id).where(
-                    or_(
-                        ExportJob.status == JobStatus.queued,
-                        (ExportJob.status == JobStatus.running) & (ExportJob.heartbeat_at < stale),
-                    )
+                    or_(waiting, _abandoned(store)) if queued else _abandoned(store)
                 )
             )
         )

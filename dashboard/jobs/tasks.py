@@ -12,10 +12,11 @@ import os
 import threading
 from datetime import UTC, datetime, timedelta
 
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from dashboard.config import Settings
+from dashboard.faults import environment_failure
 from dashboard.jobs import delivery, records
 from dashboard.links import DEFAULT_LIFETIME, download_url, sign
 from dashboard.query.export import ExportQuery
@@ -63,6 +64,32 @@ def request_annotated_export(
     return job_id
 
 
+class _Heartbeat:
+    """Reports a running job alive every ``every`` seconds, however long one image takes to
+    draw; a worker that is killed stops reporting, and a live worker runs the job again."""
+
+    def __init__(self, store: Store, job_id: str, every: float) -> None:
+        self._store, self._job_id, self._every = store, job_id, every
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id[:8]}")
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every):
+            try:
+                records.report_alive(self._store, self._job_id)
+            except Exception as exc:  # the database is away: the job itself will say so
+                line = environment_failure(exc, db_url=self._store.db_url) or repr(exc)
+                log.warning("export job %s: heartbeat not recorded: %s", self._job_id, line)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     """Run one job to its end (claiming it first); True if this call ran it."""
     if not records.claim_job(store, job_id):
@@ -72,7 +99,9 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     exports = settings.exports_dir
     exports.mkdir(parents=True, exist_ok=True)
     final = records.job_file(exports, job_id)
-    partial = final.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")
+    for left in exports.glob(f"{final.name}.partial-*"):  # from a worker that was killed
+        left.unlink(missing_ok=True)
+    partial = final.with_name(f"{final.name}.partial-{os.getpid()}-{threading.get_ident()}")
     try:
         query = ExportQuery(store, **job.options)
 
@@ -80,17 +109,22 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
             records.report_progress(store, job_id, done, total)
 
         skipped: list[str] = []
-        query.write_annotated_zip(
-            partial,
-            progress=progress,
-            workers=workers,
-            skipped=lambda entry: skipped.append(entry["original_name"]),
-        )
+        with _Heartbeat(store, job_id, settings.job_heartbeat):
+            query.write_annotated_zip(
+                partial,
+                progress=progress,
+                workers=workers,
+                skipped=lambda entry: skipped.append(entry["original_name"]),
+            )
         os.replace(partial, final)
     except Exception as exc:
         partial.unlink(missing_ok=True)
-        records.fail_job(store, job_id, f"{type(exc).__name__}: {exc}")
-        log.exception("export job %s failed", job_id)
+        line = environment_failure(exc, db_url=store.db_url, output=str(exports))
+        records.fail_job(store, job_id, line or f"{type(exc).__name__}: {exc}")
+        if line is None:
+            log.exception("export job %s failed", job_id)
+        else:
+            log.error("export job %s failed: %s", job_id, line)
         return True
     expires = datetime.now(UTC) + timedelta(seconds=DEFAULT_LIFETIME)
     token = sign(settings.secret(), job.requested_by, {"kind": "job", "id": job_id})
@@ -114,6 +148,46 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
 @huey.task()
 def run_export(job_id: str) -> None:
     execute(_store(), job_id)
+
+
+def recover_interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
+    """Enqueue again the jobs whose worker died (and, at a start, the ones still queued)."""
+    job_ids = records.interrupted_jobs(store, queued=queued)
+    for job_id in job_ids:
+        log.warning("export job %s lost its worker or its queue entry: run again", job_id)
+        run_export(job_id)
+    return job_ids
+
+
+def _sweep() -> None:
+    store = _store()
+    try:
+        recover_interrupted_jobs(store, queued=False)
+    except Exception as exc:
+        line = environment_failure(exc, db_url=store.db_url)
+        if line is None:
+            raise
+        log.warning("looking for interrupted export jobs failed: %s", line)
+
+
+@huey.task()
+def sweep_interrupted_jobs() -> None:
+    _sweep()
+
+
+@huey.periodic_task(crontab())  # each minute: a worker died while other workers live on
+def sweep_each_minute() -> None:
+    _sweep()
+
+
+@huey.on_startup()
+def recover_at_worker_start() -> None:
+    """A worker starting (the server's embedded one, or ``huey_consumer``) runs the jobs that a
+    dead worker left, now and again once a just-killed worker's heartbeat has gone stale."""
+    store = _store()
+    recover_interrupted_jobs(store)
+    settings = store.settings or Settings.from_env()
+    sweep_interrupted_jobs.schedule(delay=settings.job_stale_after + settings.job_heartbeat)
 
 
 @huey.task(retries=EMAIL_RETRIES, retry_delay=EMAIL_RETRY_DELAY, context=True)
@@ -147,17 +221,17 @@ _consumer_lock = threading.Lock()
 
 
 def start_background_work(store: Store, workers: int = 1) -> EmbeddedConsumer | None:
-    """Re-enqueue the jobs a restart interrupted and, in embedded mode, start worker threads
-    in this process (scale mode: workers run elsewhere with huey_consumer). Idempotent."""
+    """In embedded mode, start worker threads in this process (which recover the jobs a
+    restart interrupted as they start); in scale mode, where workers run elsewhere with
+    huey_consumer, enqueue those jobs again. Idempotent in embedded mode."""
     global _consumer
     with _consumer_lock:
         if _consumer is None:
-            for job_id in records.interrupted_jobs(store):
-                run_export(job_id)
-            if isinstance(huey, RedisHuey):
+            if isinstance(huey, RedisHuey):  # workers run elsewhere (and recover at start)
+                recover_interrupted_jobs(store)
                 return None
             _consumer = EmbeddedConsumer(
-                huey, workers=workers, worker_type="thread", periodic=False, initial_delay=0.2,
+                huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.2,
                 max_delay=1.0, check_worker_health=False,
             )  # fmt: skip
             _consumer.start()

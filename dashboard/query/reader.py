@@ -98,6 +98,20 @@ def compile_sql(stmt: Select, engine: Engine) -> str:
     return str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
+def _read_stream(stream: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The batches of a database's Arrow stream. A stream that breaks (a lost connection, a
+    reader process that died) raises pyarrow's OSError, which would read as a failure of the
+    output's disk: it is a ReaderError, a failure of the database."""
+    while True:
+        try:
+            batch = stream.read_next_batch()
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:
+            raise ReaderError(str(exc).strip()) from exc
+        yield batch
+
+
 class ArrowReader:
     def __init__(self, engine: Engine, bulk: bool = True) -> None:
         self.engine = engine
@@ -145,7 +159,7 @@ class ArrowReader:
         cursor = self._adbc.cursor()
         try:
             cursor.execute(sql)
-            yield from cursor.fetch_record_batch()
+            yield from _read_stream(cursor.fetch_record_batch())
         finally:
             cursor.close()
 
@@ -159,7 +173,7 @@ class ArrowReader:
         child.stdin.flush()
         status = child.stdout.read(1)
         if status == b"K":
-            yield from pa.ipc.open_stream(child.stdout)
+            yield from _read_stream(pa.ipc.open_stream(child.stdout))
             self._child_clean = True
             return
         if status == b"E":

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import panel as pn
 import param
-from sqlalchemy.exc import DBAPIError
 
 from dashboard.config import Settings
-from dashboard.errors import AssessError, database_reason
+from dashboard.errors import AssessError
+from dashboard.faults import database_reason, is_database_failure
 from dashboard.jobs import records
 from dashboard.links import download_url, sign
 from dashboard.query.export import ExportQuery
@@ -51,10 +51,13 @@ JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status
                "progress", "email"]  # fmt: skip
 
 
-def database_trouble(exc: DBAPIError) -> str:
+RETRY_SECONDS = 3  # while the database is not answering, the preview is tried this often
+
+
+def database_trouble(exc: BaseException) -> str:
     """What the preview says when the database fails: the driver's first line only."""
     reason = database_reason(exc)
-    return f"The database is not answering ({reason}). Change an option to try again."
+    return f"The database is not answering ({reason}). Trying again every {RETRY_SECONDS} s."
 
 
 def page_base_url() -> str | None:
@@ -139,6 +142,7 @@ class AdminTab(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         self._poller = None
+        self._retrier = None
         self._fill_choices()
         self._options_from_url()
         for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
@@ -217,18 +221,35 @@ class AdminTab(pn.viewable.Viewer):
         self.format.disabled = self.safe.disabled = not layout.is_table
         with self.body.param.update(loading=True):
             try:
-                summary, body = preview(self.query)
-                content = [body]
-            except AssessError as exc:
-                summary, content = f"**{as_markdown(exc)}**", []
-            except DBAPIError as exc:
+                try:
+                    summary, body = preview(self.query)
+                    content = [body]
+                except AssessError as exc:
+                    summary, content = f"**{as_markdown(exc)}**", []
+                action = self._action()
+                self._retry(False)
+            except Exception as exc:
+                if not is_database_failure(exc):
+                    raise
                 summary, content = f"**{as_markdown(database_trouble(exc))}**", []
-            action = self._action()
+                action = _help("The export is offered again once the database answers.")
+                self._retry(True)
         # One message to the browser: the preview and its link never show apart.
         with pn.io.hold():
             self.action[:] = [action]
             self.summary.object = summary
             self.body[:] = content
+
+    def _retry(self, needed: bool) -> None:
+        """While the database is not answering, make the preview again every few seconds:
+        the tab recovers by itself once it is back."""
+        if needed and self._retrier is None and pn.state.curdoc is not None:
+            self._retrier = pn.state.add_periodic_callback(
+                self._on_change, period=RETRY_SECONDS * 1000
+            )
+        elif not needed and self._retrier is not None:
+            self._retrier.stop()
+            self._retrier = None
 
     # -- the action button ------------------------------------------------------------------
 
@@ -284,7 +305,12 @@ class AdminTab(pn.viewable.Viewer):
     # -- recent jobs ------------------------------------------------------------------------
 
     def _refresh_jobs(self) -> None:
-        jobs = records.list_jobs(self.store, self.user)
+        try:
+            jobs = records.list_jobs(self.store, self.user)
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            return  # the table stays as it was; a running poller asks again in a second
         rows = []
         for job in jobs:
             progress = f"{job.done}/{job.total}" if job.total else "-"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 
 import pytest
 import redis
@@ -107,7 +108,7 @@ def test_jobs_survive_a_restart(data_store):
     assert records.claim_job(store, interrupted)
     with store.session() as session:
         session.get(ExportJob, interrupted).heartbeat_at = records.utcnow() - (
-            records.STALE_AFTER * 2
+            timedelta(seconds=2 * Settings.from_env().job_stale_after)
         )
     with served_app(env):
         for job_id in (queued, interrupted):
@@ -118,8 +119,8 @@ def test_jobs_survive_a_restart(data_store):
     assert path.read_bytes() == api_bytes(store)
 
 
-def test_scale_mode_worker_on_redis_in_another_process(data_store):
-    data, store = data_store
+def redis_url_or_skip() -> str:
+    """A Redis database of its own for the job engine tests, emptied first."""
     url = "redis://127.0.0.1:6379/15"
     try:
         redis.Redis.from_url(url).flushdb()
@@ -127,14 +128,25 @@ def test_scale_mode_worker_on_redis_in_another_process(data_store):
         if os.environ.get("CI") == "true":
             raise
         pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
-    env = {"ASSESS_DATA_DIR": str(data), "ASSESS_JOBS_URL": url}
-    worker = subprocess.Popen(
+    return url
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """A scale-mode worker, as an operator starts one: ``huey_consumer`` in its own process."""
+    return subprocess.Popen(
         [sys.executable, "-m", "huey.bin.huey_consumer", "dashboard.jobs.tasks.huey", "-w", "1"],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def test_scale_mode_worker_on_redis_in_another_process(data_store):
+    data, store = data_store
+    url = redis_url_or_skip()
+    env = {"ASSESS_DATA_DIR": str(data), "ASSESS_JOBS_URL": url}
+    worker = start_worker(env)
     try:
         job_id = records.create_job(store, LOCAL_USER, OPTIONS)
         enqueue(job_id, env)
@@ -146,3 +158,61 @@ def test_scale_mode_worker_on_redis_in_another_process(data_store):
     assert job.status is JobStatus.done, job.error
     path, _ = records.finished_job_file(store, job_id, LOCAL_USER)
     assert path.read_bytes() == api_bytes(store)
+
+
+def test_a_worker_killed_mid_job_leaves_no_file_and_a_new_worker_finishes_it(tmp_path):
+    """SIGKILL the huey consumer while it draws an Annotated Files ZIP: nothing downloadable
+    is left, no drawing process lives on, and the next worker runs the job to its end."""
+    import signal
+    import uuid
+
+    from dashboard.errors import LinkError
+    from dashboard.store.demo import create_demo
+    from tests.helpers import wait_until_no_marked_processes
+
+    url = redis_url_or_skip()
+    data = tmp_path / "data"
+    store = open_store(Settings.from_env({"ASSESS_DATA_DIR": str(data)}))
+    workflow = create_demo(store)
+    options = {"workflow": workflow, "layout": "annotated", "order": "8492192", "scope": "all"}
+    mark = uuid.uuid4().hex
+    env = {
+        "ASSESS_DATA_DIR": str(data),
+        "ASSESS_JOBS_URL": url,
+        "ASSESS_JOB_HEARTBEAT": "0.5",
+        "ASSESS_TEST_MARK": mark,
+    }
+    job_id = records.create_job(store, LOCAL_USER, options)
+    first = start_worker(env)
+    try:
+        enqueue(job_id, env)
+        deadline = time.monotonic() + 60
+        while records.get_job(store, job_id).status is JobStatus.queued:
+            assert time.monotonic() < deadline, "the worker did not take the job"
+            time.sleep(0.01)
+        first.send_signal(signal.SIGSTOP)  # frozen mid-job, then killed
+        assert records.get_job(store, job_id).status is JobStatus.running
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        wait_until_no_marked_processes(mark)
+        with pytest.raises(LinkError, match="not finished"):
+            records.finished_job_file(store, job_id, LOCAL_USER)
+        second = start_worker(env)
+        try:
+            job = wait_for(store, job_id)
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+    finally:
+        first.kill()
+        first.wait()
+        redis.Redis.from_url(url).flushdb()
+    assert job.status is JobStatus.done, job.error
+    assert job.attempts == 2
+    path, _ = records.finished_job_file(store, job_id, LOCAL_USER)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no partial file
+    expected = io.BytesIO()
+    ExportQuery(store, **options).write_annotated_zip(expected, workers=1)
+    assert path.read_bytes() == expected.getvalue()
+    wait_until_no_marked_processes(mark)
+    store.dispose()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from datetime import timedelta
 from email import message_from_bytes, policy
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from dashboard.config import SmtpSettings
+from dashboard.config import Settings, SmtpSettings
 from dashboard.jobs import records, tasks
 from dashboard.links import verify
 from dashboard.query.export import ExportQuery
@@ -138,7 +139,9 @@ def test_stale_running_jobs_are_found_for_recovery(job_store):
     stale = request(job_store)
     assert records.claim_job(job_store, stale)
     with job_store.session() as session:
-        session.get(ExportJob, stale).heartbeat_at = records.utcnow() - (records.STALE_AFTER * 2)
+        session.get(ExportJob, stale).heartbeat_at = records.utcnow() - (
+            timedelta(seconds=2 * Settings.from_env().job_stale_after)
+        )
     queued = request(job_store)
     assert set(records.interrupted_jobs(job_store)) == {stale, queued}
     assert records.claim_job(job_store, stale)  # a dead worker's job can be taken over
@@ -182,3 +185,31 @@ def test_a_file_the_job_cannot_draw_is_recorded_with_the_job_and_shown_by_it(job
         "(manifest.json lists them): second.PNG</span>"
     )
     assert "&lt;b&gt;" in skipped_note(["<b>x</b>.jpg"])  # names from data stay text
+
+
+def test_a_job_whose_worker_died_three_times_is_failed_with_the_cause(job_store):
+    job_id = request(job_store)
+    silent = timedelta(seconds=2 * Settings.from_env().job_stale_after)
+    for attempt in range(1, records.MAX_ATTEMPTS + 1):
+        assert records.claim_job(job_store, job_id)  # each worker dies while drawing
+        assert records.get_job(job_store, job_id).attempts == attempt
+        with job_store.session() as session:
+            session.get(ExportJob, job_id).heartbeat_at = records.utcnow() - silent
+    assert records.interrupted_jobs(job_store, queued=False) == [job_id]
+    assert not records.claim_job(job_store, job_id)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.failed and job.error == records.WORKER_LOST
+    assert records.interrupted_jobs(job_store) == []
+
+
+def test_a_full_disk_fails_the_job_with_its_cause_and_leaves_no_file(job_store, full_disk):
+    exports = job_store.settings.exports_dir
+    exports.parent.mkdir(parents=True, exist_ok=True)
+    exports.symlink_to(full_disk)  # the folder of finished archives is on a full disk
+    query = ExportQuery(job_store, workflow="harbour", layout="annotated", order="8492192")
+    job_id = records.create_job(job_store, "anna", query.options())
+    tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.failed
+    assert job.error == f"writing {exports} failed: No space left on device"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

@@ -128,6 +128,7 @@ def test_a_database_that_stops_answering_is_a_message_in_place_of_the_preview(
         tab.layout.value = "wide"
         assert tab.summary.object.startswith("**The database is not answering \\(")
         assert tab.body.objects == []
+        assert "export-download" not in str(tab.action.objects[0].object)  # no link
     finally:
         sqlite_store.engine.dispose()
         database.unlink(missing_ok=True)
