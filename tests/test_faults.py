@@ -203,6 +203,12 @@ def test_a_database_lost_during_an_import_leaves_the_store_as_before(cluster, tm
         cluster.start()
         store.dispose()
         assert _table_counts(store) == before
+        again = _cli(env, "import-csv", str(source))  # back: the same import succeeds
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err
+        after = _table_counts(store)
+        assert after["attribute_value"] > before["attribute_value"]
+        wait_until_no_marked_processes(mark)
     finally:
         store.dispose()
 
