@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "--to", dest="assessed_to", default=None, metavar="UTC",
         help="only assessments before this UTC date or time",
     )  # fmt: skip
+    export.add_argument(
+        "--class", dest="object_classes", action="append", default=[], metavar="NAME",
+        help="only annotations of this object class (repeat for several), and only the files "
+        "that have one",
+    )  # fmt: skip
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument(
         "--no-spreadsheet-safety",
@@ -127,6 +132,7 @@ def _export(store: Store, args: argparse.Namespace) -> None:
         stage_kind=args.stage_kind,
         assessed_from=args.assessed_from,
         assessed_to=args.assessed_to,
+        object_classes=args.object_classes,
         format=args.format,
         spreadsheet_safe=not args.no_spreadsheet_safety,
     )

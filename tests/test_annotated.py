@@ -44,6 +44,7 @@ def test_latest_gives_one_image_per_file_of_the_order(hand_store):
         "stage_kind": None,
         "assessed_from": None,
         "assessed_to": None,
+        "object_classes": [],
         "workflow": "harbour",
     }
     first = manifest["members"][0]

@@ -302,6 +302,22 @@ def test_export_with_stage_kind_and_time_filters(data_dir, tmp_path):
     assert expected.count(b"\n") == 11  # the header and the human review's ten rows
 
 
+def test_export_with_object_classes(data_dir, tmp_path, capsys):
+    target = tmp_path / "classes.csv"
+    argv = ["export", "harbour", "--scope", "all", "--layout", "wide", "--class", "buoy",
+            "--class", "vessel", "-q", "-o", str(target)]  # fmt: skip
+    assert main(argv) == 0
+    expected = api_bytes(data_dir, scope="all", layout="wide", object_classes=["buoy", "vessel"])
+    assert target.read_bytes() == expected
+    buoys = api_bytes(data_dir, scope="all", layout="wide", object_classes=["buoy"])
+    assert main(["export", "harbour", "--scope", "all", "--layout", "wide", "--class", "buoy",
+                 "-q", "-o", str(target)]) == 0  # fmt: skip
+    assert target.read_bytes() == buoys and buoys.count(b"\n") == 3
+    capsys.readouterr()
+    assert main(["export", "harbour", "--class", "kraken", "-q", "-o", str(target)]) == 2
+    assert "object class 'kraken' is not a class of workflow 'harbour'" in _one_error_line(capsys)
+
+
 def test_a_bad_time_filter_exits_2_naming_it(data_dir, tmp_path, capsys):
     assert main(["export", "harbour", "--from", "last week", "-o", str(tmp_path / "x.csv")]) == 2
     assert "assessed_from 'last week' is not a date or time" in _one_error_line(capsys)

@@ -65,6 +65,7 @@ class Counts:
 class Choices:
     data_sources: list[str]
     orders: list[str]
+    object_classes: list[str]
 
 
 class ExportQuery(param.Parameterized):
@@ -88,6 +89,11 @@ class ExportQuery(param.Parameterized):
     assessed_to = param.String(
         default=None, allow_None=True, doc="UTC date or time: only assessments before then."
     )
+    object_classes = param.List(
+        default=[],
+        item_type=str,
+        doc="Object classes to keep ([] = all): their annotations, and the files that have one.",
+    )
     format = param.Selector(objects=["csv", "parquet"], default="csv", doc="Table file format.")
     spreadsheet_safe = param.Boolean(
         default=True, doc="Prefix ' to text cells a spreadsheet would run as a formula."
@@ -100,6 +106,7 @@ class ExportQuery(param.Parameterized):
         for name in ("data_source", "order", "stage_kind", "assessed_from", "assessed_to"):
             if params.get(name) == "":
                 params[name] = None
+        params["object_classes"] = class_names(params.get("object_classes"))
         if params.get("stage_kind") not in (None, "machine", "human"):
             raise UnknownChoiceError(
                 f"unknown stage kind {params['stage_kind']!r}; valid: machine, human"
@@ -122,7 +129,11 @@ class ExportQuery(param.Parameterized):
                 .distinct()
                 .order_by(DataSource.name)
             ).all()
-            return Choices(list(sources), [o.name for o in workflow.orders])
+            return Choices(
+                list(sources),
+                [o.name for o in workflow.orders],
+                [k.name for k in workflow.object_classes],
+            )
 
     def filters(self) -> sql.Filters:
         """Validated filters as database ids; raises a clear error for any bad option."""
@@ -158,6 +169,16 @@ class ExportQuery(param.Parameterized):
                     f"{', '.join(o.name for o in workflow.orders) or '(none)'}"
                 )
             self._attribute_names = [attribute.name for attribute in workflow.attributes]
+            class_ids = None
+            if self.object_classes:
+                known = {k.name: k.id for k in workflow.object_classes}
+                unknown = [name for name in self.object_classes if name not in known]
+                if unknown:
+                    raise UnknownChoiceError(
+                        f"object class {unknown[0]!r} is not a class of workflow "
+                        f"{workflow.name!r}; valid classes: {', '.join(known) or '(none)'}"
+                    )
+                class_ids = tuple(sorted({known[name] for name in self.object_classes}))
             start = utc_moment("assessed_from", self.assessed_from)
             end = utc_moment("assessed_to", self.assessed_to)
             if start is not None and end is not None and start >= end:
@@ -173,6 +194,7 @@ class ExportQuery(param.Parameterized):
                 StageKind(self.stage_kind) if self.stage_kind else None,
                 start,
                 end,
+                class_ids,
             )
 
     @property
@@ -423,6 +445,7 @@ class ExportQuery(param.Parameterized):
             "stage_kind": self.stage_kind,
             "assessed_from": self.assessed_from,
             "assessed_to": self.assessed_to,
+            "object_classes": list(self.object_classes),
         }
 
     def options(self) -> dict[str, object]:
@@ -481,6 +504,22 @@ class ExportQuery(param.Parameterized):
         return leading_safe(
             f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{stamp}.{suffix}"
         )
+
+
+def class_names(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """Object class names as given: a list, or one name; blanks dropped, repeats once, in the
+    order given (a name may hold any character, a comma too)."""
+    if value is None:
+        return []
+    parts = [value] if isinstance(value, str) else list(value)
+    names: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise InvalidOptionError(f"object classes are names (text), got {part!r}")
+        name = part.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def utc_moment(name: str, text: str | None) -> datetime | None:

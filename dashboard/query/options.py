@@ -58,6 +58,8 @@ HELP = {
     "Annotated Files).",
     "stage_kind": "Blank = both, or only machine or only human assessments, after the "
     "Assessments choice: Latest + human = files whose latest pass is a human one.",
+    "object_classes": "Blank = all, or only annotations of these classes (and only the files "
+    "that have one); entity values stay with an entity that keeps an annotation.",
     "assessed": "Only assessments from the first day on and before the second (UTC). "
     "Latest + from = what changed since: the incremental export.",
 }

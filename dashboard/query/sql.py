@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union,
     union_all,
 )
@@ -74,14 +75,28 @@ class Assessments:
     stage_kind: StageKind | None = None
     assessed_from: datetime | None = None
     assessed_to: datetime | None = None
+    class_ids: tuple[int, ...] | None = None  # object classes kept; None: all
 
     @property
     def narrowed(self) -> bool:
         """Whether anything beyond the scope drops assessments (and so files)."""
-        return (self.stage_kind, self.assessed_from, self.assessed_to) != (None, None, None)
+        return (self.stage_kind, self.assessed_from, self.assessed_to, self.class_ids) != (
+            None,
+            None,
+            None,
+            None,
+        )
 
     def conditions(self, columns) -> list[ColumnElement]:
+        """Which assessments stay, after the scope. With object classes, only those that keep
+        an annotation of one of them (so only the files with a kept annotation)."""
         kept = []
+        if self.class_ids is not None:
+            kept.append(
+                select(n.c.id)
+                .where(n.c.assessment_id == columns.id, n.c.object_class_id.in_(self.class_ids))
+                .exists()
+            )
         if self.stage_kind is not None:
             kept.append(columns.stage_kind == self.stage_kind)
         if self.assessed_from is not None:
@@ -102,10 +117,50 @@ class Filters:
     stage_kind: StageKind | None = None
     assessed_from: datetime | None = None
     assessed_to: datetime | None = None
+    class_ids: tuple[int, ...] | None = None
 
     @property
     def assessments(self) -> Assessments:
-        return Assessments(self.scope, self.stage_kind, self.assessed_from, self.assessed_to)
+        return Assessments(
+            self.scope, self.stage_kind, self.assessed_from, self.assessed_to, self.class_ids
+        )
+
+
+def _which(scope: Assessments | Scope) -> Assessments:
+    return scope if isinstance(scope, Assessments) else Assessments(scope)
+
+
+def kept_annotation(class_ids: tuple[int, ...] | None, annotation=None) -> ColumnElement:
+    """An annotation of a kept object class (every annotation without a class filter)."""
+    annotation = n if annotation is None else annotation
+    return true() if class_ids is None else annotation.c.object_class_id.in_(class_ids)
+
+
+def kept_value(class_ids: tuple[int, ...] | None) -> ColumnElement:
+    """An attribute value that stays with a class filter: an annotation's value if the
+    annotation is kept; an entity-level value if its entity keeps an annotation in that
+    assessment (SPEC 3, more filters)."""
+    if class_ids is None:
+        return true()
+    kept = n.alias("kept")
+    return or_(
+        and_(
+            v.c.annotation_id.is_not(None),
+            select(kept.c.id)
+            .where(kept.c.id == v.c.annotation_id, kept.c.object_class_id.in_(class_ids))
+            .exists(),
+        ),
+        and_(
+            v.c.annotation_id.is_(None),
+            select(kept.c.id)
+            .where(
+                kept.c.assessment_id == v.c.assessment_id,
+                kept.c.entity_id == v.c.entity_id,
+                kept.c.object_class_id.in_(class_ids),
+            )
+            .exists(),
+        ),
+    )
 
 
 def iso_timestamp(column: ColumnElement, dialect: str) -> ColumnElement:
@@ -174,7 +229,7 @@ def assessments_in_scope(which: Assessments | Scope, file_ids: Select | Sequence
 
 
 def _scoped(which: Assessments | Scope, file_ids: Select | Sequence[int]) -> Select:
-    which = which if isinstance(which, Assessments) else Assessments(which)
+    which = _which(which)
     if which.scope is Scope.all:
         return select(a).where(a.c.data_file_id.in_(file_ids), *which.conditions(a.c))
     ranked = (
@@ -215,7 +270,7 @@ def long_values(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
     annotation's values on its assessment), so the database need not look up the annotation
     of every value (on PostgreSQL that lookup was a hash join over all annotations per chunk).
     """
-    return _long_values(assessments_in_scope(scope, list(file_ids)))
+    return _long_values(assessments_in_scope(scope, list(file_ids)), _which(scope).class_ids)
 
 
 def long_rows(scope: Assessments | Scope, file_ids: Sequence[int], dialect: str) -> Select:
@@ -225,7 +280,8 @@ def long_rows(scope: Assessments | Scope, file_ids: Sequence[int], dialect: str)
     is several times faster; this one statement is the reference the tests compare that with,
     and what the benchmark's naive path reads.
     """
-    rows = _long_values(assessments_in_scope(scope, list(file_ids))).subquery("long_values")
+    scoped = assessments_in_scope(scope, list(file_ids))
+    rows = _long_values(scoped, _which(scope).class_ids).subquery("long_values")
     framed = n.alias("framed")  # every row's frame is its annotation's
     columns = [framed.c.frame if name == "frame" else rows.c[name] for name in VALUE_COLUMNS]
     return (
@@ -271,47 +327,60 @@ def _with_assessment_columns(scoped, dialect: str) -> Select:
     )
 
 
-def _long_values(scoped) -> Select:
+def _long_values(scoped, class_ids: tuple[int, ...] | None) -> Select:
     no_conf = literal(NO_CONFIDENCE)
-    location = select(
-        scoped.c.id.label("assessment_id"),
-        n.c.entity_id,
-        n.c.id.label("annotation_id"),
-        n.c.frame,
-        literal(LOCATION, String).label("attribute"),
-        n.c.geometry.label("value"),
-        func.coalesce(n.c.confidence, no_conf).label("confidence"),
-        literal(0, Integer).label("attribute_rank"),
-        literal(0, Integer).label("value_id"),
-    ).select_from(scoped.join(n, n.c.assessment_id == scoped.c.id))
-    object_class = select(
-        scoped.c.id,
-        n.c.entity_id,
-        n.c.id,
-        n.c.frame,
-        literal(OBJECT_CLASS, String),
-        k.c.name,
-        func.coalesce(n.c.class_confidence, no_conf),
-        literal(1, Integer),
-        literal(0, Integer),
-    ).select_from(
-        scoped.join(n, n.c.assessment_id == scoped.c.id).join(k, n.c.object_class_id == k.c.id)
+    location = (
+        select(
+            scoped.c.id.label("assessment_id"),
+            n.c.entity_id,
+            n.c.id.label("annotation_id"),
+            n.c.frame,
+            literal(LOCATION, String).label("attribute"),
+            n.c.geometry.label("value"),
+            func.coalesce(n.c.confidence, no_conf).label("confidence"),
+            literal(0, Integer).label("attribute_rank"),
+            literal(0, Integer).label("value_id"),
+        )
+        .select_from(scoped.join(n, n.c.assessment_id == scoped.c.id))
+        .where(kept_annotation(class_ids))
     )
-    attribute = select(
-        scoped.c.id,
-        v.c.entity_id,
-        v.c.annotation_id,
-        literal(None, Integer),  # the annotation's frame: see long_values
-        t.c.name,
-        v.c.value,
-        func.coalesce(v.c.confidence, no_conf),
-        t.c.position + 2,
-        v.c.id,
-    ).select_from(
-        scoped.join(v, v.c.assessment_id == scoped.c.id).join(t, v.c.attribute_id == t.c.id)
+    object_class = (
+        select(
+            scoped.c.id,
+            n.c.entity_id,
+            n.c.id,
+            n.c.frame,
+            literal(OBJECT_CLASS, String),
+            k.c.name,
+            func.coalesce(n.c.class_confidence, no_conf),
+            literal(1, Integer),
+            literal(0, Integer),
+        )
+        .select_from(
+            scoped.join(n, n.c.assessment_id == scoped.c.id).join(k, n.c.object_class_id == k.c.id)
+        )
+        .where(kept_annotation(class_ids))
+    )
+    attribute = (
+        select(
+            scoped.c.id,
+            v.c.entity_id,
+            v.c.annotation_id,
+            literal(None, Integer),  # the annotation's frame: see long_values
+            t.c.name,
+            v.c.value,
+            func.coalesce(v.c.confidence, no_conf),
+            t.c.position + 2,
+            v.c.id,
+        )
+        .select_from(
+            scoped.join(v, v.c.assessment_id == scoped.c.id).join(t, v.c.attribute_id == t.c.id)
+        )
+        .where(kept_value(class_ids))
     )
     # An assessment with no annotation and no value (a review that removed everything) is
-    # one row of its own: SPEC 3.1, "reviewed, nothing found".
+    # one row of its own: SPEC 3.1, "reviewed, nothing found". (With object classes, every
+    # assessment in scope keeps an annotation: there are none.)
     empty = select(
         scoped.c.id,
         literal(None, String),
@@ -340,14 +409,17 @@ def counts(filters: Filters) -> Select:
     # A CTE: the database works out the assessments in scope (the Latest rule's window) once
     # for the six counts that use them (bench: 2-2.5x faster for Latest on 1M rows).
     scoped = _scoped(filters.assessments, files).cte("scoped")
+    class_ids = filters.class_ids
     ann = (
         select(func.count())
         .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
+        .where(kept_annotation(class_ids))
         .scalar_subquery()
     )
     values = (
         select(func.count())
         .select_from(v.join(scoped, v.c.assessment_id == scoped.c.id))
+        .where(kept_value(class_ids))
         .scalar_subquery()
     )
     # An annotation-level value shares its annotation's entity and assessment (the writer
@@ -358,8 +430,10 @@ def counts(filters: Filters) -> Select:
         select(func.count())
         .select_from(
             union(
-                select(n.c.entity_id).join(scoped, n.c.assessment_id == scoped.c.id),
-                select(v.c.entity_id).join(scoped, entity_level),
+                select(n.c.entity_id)
+                .join(scoped, n.c.assessment_id == scoped.c.id)
+                .where(kept_annotation(class_ids)),
+                select(v.c.entity_id).join(scoped, entity_level).where(kept_value(class_ids)),
             ).subquery("entity_ids")
         )
         .scalar_subquery()
@@ -371,9 +445,10 @@ def counts(filters: Filters) -> Select:
             select(v.c.assessment_id, v.c.entity_id)
             .join(scoped, entity_level)
             .where(
+                kept_value(class_ids),
                 ~select(n.c.id)
                 .where(and_(n.c.assessment_id == v.c.assessment_id, n.c.entity_id == v.c.entity_id))
-                .exists()
+                .exists(),
             )
             .distinct()
             .subquery("bare")
@@ -410,6 +485,7 @@ def overlays(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
     ordered by assessment (assessed_at, id), then annotation.
     """
     scoped = assessments_in_scope(scope, list(file_ids))
+    drawn = and_(n.c.assessment_id == scoped.c.id, kept_annotation(_which(scope).class_ids))
     return (
         select(
             scoped.c.data_file_id,
@@ -421,10 +497,6 @@ def overlays(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
             k.c.colour,
             n.c.confidence,
         )
-        .select_from(
-            scoped.outerjoin(n, n.c.assessment_id == scoped.c.id).outerjoin(
-                k, n.c.object_class_id == k.c.id
-            )
-        )
+        .select_from(scoped.outerjoin(n, drawn).outerjoin(k, n.c.object_class_id == k.c.id))
         .order_by(scoped.c.data_file_id, scoped.c.assessed_at, scoped.c.id, n.c.id)
     )

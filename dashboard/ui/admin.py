@@ -107,6 +107,9 @@ class AdminTab(pn.viewable.Viewer):
         self.stage_kind = pn.widgets.Select(
             label="Stage kind", options={"": "", "machine": "machine", "human": "human"}, value=""
         )
+        self.object_classes = pn.widgets.MultiChoice(
+            label="Object classes", placeholder="all object classes", sizing_mode="stretch_width"
+        )
         self.assessed_from = pn.widgets.DatePicker(label="Assessed from (UTC)")
         self.assessed_to = pn.widgets.DatePicker(label="Assessed before (UTC)")
         self.format = pn.widgets.RadioButtonGroup(
@@ -146,7 +149,8 @@ class AdminTab(pn.viewable.Viewer):
         self._fill_choices()
         self._options_from_url()
         for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
-                       self.assessed_from, self.assessed_to, self.format, self.safe):  # fmt: skip
+                       self.object_classes, self.assessed_from, self.assessed_to, self.format,
+                       self.safe):  # fmt: skip
             widget.param.watch(self._on_change, "value")
         self._on_change()
         self._refresh_jobs()
@@ -157,6 +161,8 @@ class AdminTab(pn.viewable.Viewer):
         choices = self.query.choices()
         self.data_source.options = {"": "", **{name: name for name in choices.data_sources}}
         self.order.options = {"": "", **{name: name for name in choices.orders}}
+        self.object_classes.options = list(choices.object_classes)
+        self.object_classes.value = []  # none chosen: all
         self.data_source.value = self.order.value = ""  # blank: all
 
     def _apply(self) -> None:
@@ -166,6 +172,7 @@ class AdminTab(pn.viewable.Viewer):
             data_source=self.data_source.value or None,
             order=self.order.value or None,
             stage_kind=self.stage_kind.value or None,
+            object_classes=self._chosen_classes(),
             assessed_from=self.assessed_from.value.isoformat()
             if self.assessed_from.value
             else None,
@@ -178,6 +185,10 @@ class AdminTab(pn.viewable.Viewer):
         """Options named in the page's URL (``?layout=wide&from=2026-03-01``), where valid:
         a link reproduces a preview. An unknown value is ignored (the default stays)."""
         args = pn.state.session_args or {}
+        named = [raw.decode("utf-8", "replace") for raw in args.get("class") or []]
+        self.object_classes.value = [
+            name for name in self.object_classes.options if name in named
+        ]  # the workflow's order; a class it does not have is ignored
         for name, widget in self._url_widgets().items():
             text = (args.get(name) or [b""])[0].decode("utf-8", "replace")
             if not text:
@@ -200,7 +211,13 @@ class AdminTab(pn.viewable.Viewer):
                 value = value.isoformat()
             if value:
                 query[name] = value
-        location.search = "?" + urlencode(query)
+        if self.object_classes.value:
+            query["class"] = self._chosen_classes()
+        location.search = "?" + urlencode(query, doseq=True)
+
+    def _chosen_classes(self) -> list[str]:
+        """The chosen object classes in the workflow's order, whatever order they were picked."""
+        return [name for name in self.object_classes.options if name in self.object_classes.value]
 
     def _url_widgets(self) -> dict[str, pn.widgets.Widget]:
         return {
@@ -369,6 +386,8 @@ class AdminTab(pn.viewable.Viewer):
             _help(HELP["order"]),
             self.stage_kind,
             _help(HELP["stage_kind"]),
+            self.object_classes,
+            _help(HELP["object_classes"]),
             pn.Row(self.assessed_from, self.assessed_to),
             _help(HELP["assessed"]),
             pn.Card(self.format, self.safe, title="Advanced", collapsed=True),

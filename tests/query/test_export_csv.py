@@ -253,9 +253,72 @@ def test_assessment_filters_narrow_the_file_layouts_to_files_that_keep_one(hand_
     assert drawn.counts().rows == 1
 
 
+# Object classes (SPEC 3, more filters): rows of kept annotations; entity-level values only of
+# entities that keep an annotation in that assessment (E1's "Möwe" with vessel; E4's "-ghost",
+# on an entity without annotations, never). Rows as (assessment, first row, end) of the lists.
+CLASS_CASES = [
+    ({"scope": "all", "layout": "long", "object_classes": ["buoy"]},
+     "long", [("m1", 4, 7), ("h1", 6, 9)]),
+    ({"scope": "all", "layout": "long", "object_classes": ["vessel"]},
+     "long", [("m1", 0, 4), ("h1", 0, 6), ("m2", 0, 2), ("m3", 0, 2)]),
+    ({"scope": "all", "layout": "wide", "object_classes": ["buoy"]},
+     "wide", [("m1", 1, 2), ("h1", 1, 2)]),
+    ({"scope": "latest", "layout": "wide", "object_classes": ["vessel"]},
+     "wide", [("h1", 0, 1), ("m2", 0, 1), ("m3", 0, 1)]),
+    # Latest + buoy: the latest pass of each file, with its buoys (files without one: gone).
+    ({"scope": "latest", "layout": "long", "object_classes": ["buoy"]}, "long", [("h1", 6, 9)]),
+    # With the stage kind and the time window: after the scope, as always.
+    ({"scope": "latest", "layout": "long", "object_classes": ["vessel"], "stage_kind": "human"},
+     "long", [("h1", 0, 6)]),
+    ({"scope": "all", "layout": "wide", "object_classes": ["vessel"],
+      "assessed_from": "2026-11-02"}, "wide", [("h1", 0, 1), ("m3", 0, 1)]),
+    ({"scope": "all", "layout": "long", "object_classes": ["vessel", "buoy"]},
+     "long", [("m1", 0, 7), ("h1", 0, 9), ("m2", 0, 2), ("m3", 0, 2)]),
+    ({"scope": "all", "layout": "long", "object_classes": ["buoy"], "data_source": "drone"},
+     "long", []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("options", "layout", "picked"), CLASS_CASES)
+def test_exact_csv_with_object_classes(hand_store, options, layout, picked):
+    ids = hand_store.ids
+    rows = long_rows(ids) if layout == "long" else wide_rows(ids)
+    header = LONG_HEADER if layout == "long" else WIDE_HEADER
+    body = [row for key, start, end in picked for row in rows[key][start:end]]
+    text = csv_text(hand_store, **options)
+    assert text == "\n".join([header, *body]) + "\n"
+    counts = ExportQuery(hand_store, workflow="harbour", **options).counts()
+    assert counts.rows == len(body)
+    assert counts.assessments == len({key for key, _, _ in picked})
+
+
+def test_object_classes_narrow_the_files_and_what_is_drawn(hand_store):
+    import zipfile
+
+    query = ExportQuery(hand_store, workflow="harbour", layout="files", object_classes="buoy")
+    out = io.BytesIO()
+    query.write(out)
+    assert zipfile.ZipFile(out).namelist() == ["000003112442_8492192_1.jpg", "manifest.json"]
+    manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert manifest["filters"]["object_classes"] == ["buoy"]
+    drawn = ExportQuery(
+        hand_store, workflow="harbour", layout="annotated", order="8492192", scope="all",
+        object_classes=["buoy"],
+    )  # fmt: skip
+    items = [(i.record.file_name, i.stage, [o.object_class for o in i.overlays])
+             for i in drawn.annotated_items()]  # fmt: skip
+    assert items == [("Kai Süd.jpg", "detector", ["buoy"]), ("Kai Süd.jpg", "review", ["buoy"])]
+    assert drawn.counts().rows == 2
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        (
+            {"object_classes": ["vessel", "kraken"]},
+            "object class 'kraken' is not a class of workflow 'harbour'; valid classes: "
+            "vessel, buoy",
+        ),
         ({"stage_kind": "robot"}, "unknown stage kind 'robot'; valid: machine, human"),
         ({"assessed_from": "yesterday"}, "assessed_from 'yesterday' is not a date or time"),
         (

@@ -161,6 +161,9 @@ def check_agreement(store, workflow: str, scope: str, **narrowed) -> None:
             if on_entity.get((*key, name)):
                 seen_entities.add((*key, name))
     assert seen_annotations == set(locations) == set(classes)
+    kept = narrowed.get("object_classes")
+    if kept:  # only annotations of those classes, and no assessment without one
+        assert set(classes.values()) <= set(kept) and not empty
     assert seen_entities == set(on_entity)
     assert seen_empty == empty
 
@@ -174,11 +177,16 @@ def check_agreement(store, workflow: str, scope: str, **narrowed) -> None:
     files=WORKFLOWS,
     stage_kind=st.sampled_from([None, "machine", "human"]),
     assessed_from=st.sampled_from([None, "2026-01-02"]),
+    object_classes=st.sampled_from([[], ["car"], ["bus"], ["bus", "car"]]),
 )
-def test_long_and_wide_agree(store, files, stage_kind, assessed_from):
-    """Also with the assessment filters of SPEC 3 drawn (stage kind, a time window)."""
+def test_long_and_wide_agree(store, files, stage_kind, assessed_from, object_classes):
+    """Also with the filters of SPEC 3 drawn (stage kind, a time window, object classes)."""
     workflow = build(store, files)
-    narrowed = {"stage_kind": stage_kind, "assessed_from": assessed_from}
+    narrowed = {
+        "stage_kind": stage_kind,
+        "assessed_from": assessed_from,
+        "object_classes": object_classes,
+    }
     for scope in ("all", "latest"):
         check_agreement(store, workflow, scope, **narrowed)
         check_reference(store, workflow, scope, **narrowed)

@@ -75,6 +75,7 @@ def test_the_download_link_is_signed_for_the_user_with_the_options(hand_store):
             "stage_kind": None,
             "assessed_from": None,
             "assessed_to": None,
+            "object_classes": [],
             "format": "parquet",
             "spreadsheet_safe": True,
         },
@@ -156,3 +157,22 @@ def test_stage_kind_and_time_filters_drive_the_preview_and_the_link(hand_store):
     tab.assessed_to.value = date(2026, 11, 1)  # before from: a clear message, no link
     shown = tab.summary.object.replace("\\", "")  # as Markdown text: punctuation escaped
     assert "assessed_from (2026-11-02) must be before assessed_to (2026-11-01)" in shown
+
+
+def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
+    tab = tab_for(hand_store)
+    assert tab.object_classes.options == ["vessel", "buoy"]
+    tab.scope.value = "all"
+    tab.object_classes.value = ["buoy"]
+    options = {"workflow": "harbour", "scope": "all", "object_classes": ["buoy"]}
+    expected = ExportQuery(hand_store, **options).counts()
+    assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
+    [table] = tab.body.objects
+    assert set(table.value.loc[table.value["attribute"] == "object_class", "value"]) == {"buoy"}
+    token = parse_qs(urlparse(href(tab)).query)["token"][0]
+    grant = verify(tab.settings.secret(), unquote(token), "local")
+    assert grant.target["options"]["object_classes"] == ["buoy"]
+    tab.object_classes.value = ["buoy", "vessel"]  # picked in any order: the workflow's order
+    grant = verify(tab.settings.secret(), unquote(parse_qs(urlparse(href(tab)).query)["token"][0]),
+                   "local")  # fmt: skip
+    assert grant.target["options"]["object_classes"] == ["vessel", "buoy"]

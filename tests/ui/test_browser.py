@@ -333,15 +333,21 @@ def test_the_options_live_in_the_url_and_a_link_reproduces_the_preview(context, 
     page, watch = open_app(context, demo_app)
     open_admin(page)
     workflow = demo_app.workflow
-    options = {"workflow": workflow, "scope": "all", "layout": "wide", "stage_kind": "human"}
+    options = {"workflow": workflow, "scope": "all", "layout": "wide", "stage_kind": "human",
+               "object_classes": ["vessel", "crane"]}  # fmt: skip
     radio(page, SCOPE_LABELS[Scope.all]).check()
     radio(page, LAYOUT_LABELS[Layout.wide]).check()
     select(page, "Stage kind").select_option("human")
+    classes = page.get_by_placeholder("all object classes")
+    for name in ("crane", "vessel"):  # chosen in any order: kept in the workflow's order
+        classes.click()
+        page.get_by_role("option", name=name, exact=True).click()
     expect_counts(page, demo_app, options)
-    expect(page).to_have_url(re.compile(r"stage_kind=human"), timeout=WAIT)
+    expect(page).to_have_url(re.compile(r"class=vessel&class=crane"), timeout=WAIT)
     shared = page.url
     query = parse_qs(urlsplit(shared).query)
     assert query["tab"] == ["admin"] and query["layout"] == ["wide"] and query["scope"] == ["all"]
+    assert query["class"] == ["vessel", "crane"]
     watch.assert_clean(demo_app.log)
 
     again = context.new_page()
