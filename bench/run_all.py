@@ -23,6 +23,7 @@ SCRIPTS = {
     "drawing": ["bench_drawing.py"],
     "route": ["bench_route.py"],
     "preview": ["bench_preview.py"],
+    "preview-images": ["bench_preview_images.py"],
     "import": ["bench_import.py"],
 }
 QUICK = {
@@ -31,6 +32,7 @@ QUICK = {
     "drawing": ["--images", "50", "--repeats", "1"],
     "route": ["--gib", "0.25"],
     "preview": ["--repeat", "2", "--rows", "200000"],
+    "preview-images": ["--images", "3"],
     "import": ["--rows", "20000"],
 }
 

@@ -108,22 +108,48 @@ def draw_image(
     fill_alpha: int = 64,
     line_width: int | None = None,
     max_size: int | None = None,
+    displayed_width: int | None = None,
 ) -> Image.Image:
     """Draw annotations on a copy of an image, for the dashboard preview.
 
     The image is turned as its EXIF orientation says (a no-op for an image that is already
     turned). With ``max_size`` it is first shrunk so its longer side fits, and the
-    annotations (in full-size displayed coordinates) are scaled with it.
+    annotations (in full-size displayed coordinates) are scaled with it. ``displayed_width``:
+    the width, as displayed, of the full image the coordinates refer to, when ``image`` was
+    decoded smaller (``preview_image``).
     """
     image = ImageOps.exif_transpose(image)
-    scale = 1.0
+    scale = 1.0 if displayed_width is None else image.width / displayed_width
     if max_size is not None and max(image.size) > max_size:
-        scale = max_size / max(image.size)
+        scale *= max_size / max(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     canvas = _drawable(image, alpha_allowed=True)  # exif_transpose gave us a copy
     _draw(canvas, overlays, fill_alpha=fill_alpha, line_width=line_width, scale=scale)
     return canvas
+
+
+def preview_image(image_bytes: bytes, longest: int) -> tuple[Image.Image, tuple[int, int]]:
+    """An image for a preview, as displayed (EXIF orientation applied) and no larger than
+    ``longest`` pixels on its longer side, with the displayed size of the full image (what
+    the annotations' coordinates refer to). A JPEG is decoded at 1/2 to 1/8 of its size
+    (Pillow's draft mode), so a 24-megapixel photo never fills the server's memory."""
+    try:
+        image = Image.open(io.BytesIO(image_bytes))
+        width, height = image.size
+        if image.getexif().get(_ORIENTATION) in (5, 6, 7, 8):  # turned a quarter
+            width, height = height, width
+        fit = longest / max(width, height)
+        if fit < 1:
+            wanted = (max(1, round(image.width * fit)), max(1, round(image.height * fit)))
+            image.draft("RGB", wanted)
+        image = ImageOps.exif_transpose(image)
+        image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+    except Image.DecompressionBombError as exc:
+        raise UndecodableImageError(f"image is too large to decode safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UndecodableImageError(f"file is not a decodable image: {exc}") from exc
+    return image, (width, height)
 
 
 # --- decoding and encoding -------------------------------------------------------------

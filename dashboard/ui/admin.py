@@ -110,8 +110,8 @@ class AdminTab(pn.viewable.Viewer):
         self.object_classes = pn.widgets.MultiChoice(
             label="Object classes", placeholder="all object classes", sizing_mode="stretch_width"
         )
-        self.assessed_from = pn.widgets.DatePicker(label="Assessed from (UTC)")
-        self.assessed_to = pn.widgets.DatePicker(label="Assessed before (UTC)")
+        self.assessed_from = pn.widgets.DatePicker(label="Assessed from (UTC)", width=160)
+        self.assessed_to = pn.widgets.DatePicker(label="Assessed before (UTC)", width=160)
         self.format = pn.widgets.RadioButtonGroup(
             label="Format", options={"CSV": "csv", "Parquet": "parquet"}, value="csv"
         )
@@ -161,7 +161,9 @@ class AdminTab(pn.viewable.Viewer):
         choices = self.query.choices()
         self.data_source.options = {"": "", **{name: name for name in choices.data_sources}}
         self.order.options = {"": "", **{name: name for name in choices.orders}}
-        self.object_classes.options = list(choices.object_classes)
+        self.class_names = list(choices.object_classes)
+        # Choices.js shows an option's label as HTML: the labels are escaped (names are data).
+        self.object_classes.options = {as_html(name): name for name in self.class_names}
         self.object_classes.value = []  # none chosen: all
         self.data_source.value = self.order.value = ""  # blank: all
 
@@ -187,7 +189,7 @@ class AdminTab(pn.viewable.Viewer):
         args = pn.state.session_args or {}
         named = [raw.decode("utf-8", "replace") for raw in args.get("class") or []]
         self.object_classes.value = [
-            name for name in self.object_classes.options if name in named
+            name for name in self.class_names if name in named
         ]  # the workflow's order; a class it does not have is ignored
         for name, widget in self._url_widgets().items():
             text = (args.get(name) or [b""])[0].decode("utf-8", "replace")
@@ -217,7 +219,7 @@ class AdminTab(pn.viewable.Viewer):
 
     def _chosen_classes(self) -> list[str]:
         """The chosen object classes in the workflow's order, whatever order they were picked."""
-        return [name for name in self.object_classes.options if name in self.object_classes.value]
+        return [name for name in self.class_names if name in self.object_classes.value]
 
     def _url_widgets(self) -> dict[str, pn.widgets.Widget]:
         return {

@@ -6,26 +6,24 @@ rows of the table, the first member names, the first drawn images.
 
 from __future__ import annotations
 
+import base64
 import io
 
-import holoviews as hv
-import numpy as np
 import pandas as pd
 import panel as pn
-from PIL import Image
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.plotting import figure as bokeh_figure
 
 from dashboard.archive import preview_member_names
-from dashboard.drawing import draw_image
+from dashboard.drawing import UndecodableImageError, draw_image, preview_image
 from dashboard.query.export import Counts, ExportQuery
 from dashboard.query.options import Layout
 from dashboard.store.geometry import parse_wkt
 from dashboard.ui.safe import as_html, as_markdown, column_titles
 
-hv.extension("bokeh", logo=False)
-
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
 GALLERY_IMAGES = 6
-THUMBNAIL = 320
+THUMBNAIL = 240  # two a row beside the Export panel at 1400 px
 INTERACTIVE_SIZE = 1024  # longest side of the zoomable image, in pixels sent
 
 
@@ -81,102 +79,137 @@ def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
 
 
 def annotated_preview(query: ExportQuery) -> pn.Column:
+    """The first drawn images as a grid of thumbnails; a thumbnail's Zoom button shows it
+    below in the zoom and hover view (the first image to begin with)."""
     items = list(query.annotated_items(limit=GALLERY_IMAGES))
     if not items:
         return pn.Column(pn.pane.Markdown("No files in this order match the filters."))
-    thumbnails = []
-    for item in items:
-        image = _open(query, item.record.storage_key)
-        caption = item.record.file_name + (f" · {item.stage}" if item.stage else "")
-        if image is None:
-            thumbnails.append(pn.pane.Markdown(f"*{as_markdown(caption)}: image bytes unreadable*"))
-            continue
-        drawn = draw_image(image, item.overlays, max_size=THUMBNAIL)
-        buffer = io.BytesIO()
-        drawn.convert("RGB").save(buffer, "JPEG", quality=85)
-        thumbnails.append(
-            pn.Column(
-                pn.pane.JPG(buffer.getvalue(), width=THUMBNAIL, alt_text=as_html(caption)),
-                pn.pane.Markdown(as_markdown(caption), styles={"font-size": "12px"}),
-            )
-        )
+    zoomed = pn.Column(interactive_image(query, items[0]), sizing_mode="stretch_width")
+    heading = pn.pane.Markdown(_zoom_heading(items[0]))
+
+    def zoom(item) -> None:
+        with pn.io.hold():
+            heading.object = _zoom_heading(item)
+            zoomed[:] = [interactive_image(query, item)]
+
+    thumbnails = [_thumbnail(query, item, zoom) for item in items]
     return pn.Column(
-        pn.FlexBox(*thumbnails, name="preview-gallery"),
-        pn.pane.Markdown("#### Annotations of the first image (zoom, hover a shape)"),
-        interactive_image(query, items[0]),
+        pn.FlexBox(*thumbnails, gap="12px", sizing_mode="stretch_width", name="preview-gallery"),
+        heading,
+        zoomed,
+        sizing_mode="stretch_width",
     )
 
 
-def _open(query: ExportQuery, storage_key: str) -> Image.Image | None:
-    if not storage_key:
-        return None
+def _caption(item) -> str:
+    return item.record.file_name + (f" · {item.stage}" if item.stage else "")
+
+
+def _zoom_heading(item) -> str:
+    return f"#### {as_markdown(_caption(item))}: zoom, hover a shape"
+
+
+def _thumbnail(query: ExportQuery, item, zoom) -> pn.Column:
+    caption = _caption(item)
+    label = pn.pane.HTML(
+        f'<div class="thumb-caption" title="{as_html(caption)}">{as_html(caption)}</div>',
+        width=THUMBNAIL,
+        stylesheets=[CAPTION_CSS],
+    )
     try:
-        image = Image.open(io.BytesIO(query.store.files.read(storage_key)))
-        image.load()
-        return image
-    except (OSError, ValueError):
-        return None
+        image, (width, _) = preview_image(_bytes(query, item.record.storage_key), THUMBNAIL)
+    except UndecodableImageError:
+        return pn.Column(pn.pane.Markdown("*image bytes unreadable*", width=THUMBNAIL), label)
+    drawn = draw_image(image, item.overlays, max_size=THUMBNAIL, displayed_width=width)
+    buffer = io.BytesIO()
+    drawn.convert("RGB").save(buffer, "JPEG", quality=85)
+    button = pn.widgets.Button(name="Zoom", button_type="light", width=80, margin=(0, 10))
+    button.on_click(lambda _event: zoom(item))
+    return pn.Column(
+        pn.pane.JPG(buffer.getvalue(), width=THUMBNAIL, alt_text=as_html(caption)),
+        label,
+        button,
+        width=THUMBNAIL + 20,
+    )
 
 
-def interactive_image(query: ExportQuery, item) -> pn.pane.HoloViews | pn.pane.Markdown:
-    """The first drawn image as HoloViews: the picture plus hoverable annotation shapes."""
-    image = _open(query, item.record.storage_key)
-    if image is None:
+CAPTION_CSS = """
+.thumb-caption { font-size: 12px; overflow: hidden; text-overflow: ellipsis;
+                 white-space: nowrap; }
+"""
+
+
+def _bytes(query: ExportQuery, storage_key: str) -> bytes:
+    if not storage_key:
+        raise UndecodableImageError("no image bytes are stored for this file")
+    try:
+        return query.store.files.read(storage_key)
+    except OSError as exc:
+        raise UndecodableImageError(f"the image bytes cannot be read: {exc}") from exc
+
+
+def interactive_image(query: ExportQuery, item) -> pn.pane.Bokeh | pn.pane.Markdown:
+    """A drawn image to zoom and hover: the picture, sent as a JPEG of at most
+    ``INTERACTIVE_SIZE`` pixels a side, under hoverable annotation shapes in the full image's
+    pixel coordinates (SPEC 2: x right, y down from the top-left corner, as displayed)."""
+    try:
+        image, (width, height) = preview_image(
+            _bytes(query, item.record.storage_key), INTERACTIVE_SIZE
+        )
+    except UndecodableImageError:
         return pn.pane.Markdown("*image bytes unreadable*")
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    width, height = image.size
-    # Sent downscaled: the shapes keep pixel coordinates of the full image (the bounds).
-    # HoloViews draws an array's first row at the top, as the image is seen: no flip.
-    image.thumbnail((INTERACTIVE_SIZE, INTERACTIVE_SIZE))
-    rgb = hv.RGB(np.asarray(image), bounds=(0, 0, width, height))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=85)
+    picture = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     details = _annotation_details(query, item)
-    shapes = []
+    shapes: dict[str, list] = {name: [] for name in SHAPE_COLUMNS}
     for overlay in item.overlays:
-        geometry = parse_wkt(overlay.geometry)
-        xs = [x for x, _ in geometry.points]
-        ys = [height - y for _, y in geometry.points]
+        points = parse_wkt(overlay.geometry).points
         info = details.get(overlay.annotation_id, {})
-        shapes.append(
-            {
-                "x": xs,
-                "y": ys,
-                "entity": info.get("entity_id", ""),
-                "object_class": overlay.object_class,
-                "confidence": "" if overlay.confidence is None else f"{overlay.confidence:.2f}",
-                "attributes": info.get("attributes", ""),
-                "colour": overlay.colour or "#ffffff",
-            }
-        )
-    polygons = hv.Polygons(
-        shapes, vdims=["entity", "object_class", "confidence", "attributes", "colour"]
-    ).opts(
-        color="colour",
-        fill_alpha=0.25,
-        line_color="colour",
-        line_width=2,
-        tools=["hover"],
-        hover_tooltips=[
-            ("entity", "@entity"),
-            ("class", "@object_class"),
-            ("confidence", "@confidence"),
-            ("attributes", "@attributes"),
-        ],
+        shapes["xs"].append([x for x, _ in points])
+        shapes["ys"].append([height - y for _, y in points])  # the plot's y counts up
+        shapes["annotation_id"].append(overlay.annotation_id)
+        shapes["entity"].append(info.get("entity_id", ""))
+        shapes["object_class"].append(overlay.object_class)
+        confidence = overlay.confidence
+        shapes["confidence"].append("" if confidence is None else f"{confidence:.2f}")
+        shapes["attributes"].append(info.get("attributes", ""))
+        shapes["colour"].append(overlay.colour or "#ffffff")
+    figure = bokeh_figure(
+        x_range=Range1d(0, width, bounds=(0, width)),
+        y_range=Range1d(0, height, bounds=(0, height)),
+        match_aspect=True,
+        aspect_ratio=width / height,
+        sizing_mode="scale_width",
+        max_height=640,
+        tools="wheel_zoom,pan,reset",
+        active_scroll="wheel_zoom",
+        toolbar_location="above",
+        name="preview-figure",
     )
-    plot = (rgb * polygons).opts(
-        hv.opts.RGB(
-            data_aspect=1,
-            responsive=True,
-            min_height=300,
-            max_height=640,
-            xaxis=None,
-            yaxis=None,
-            tools=["wheel_zoom", "pan", "reset"],
-            active_tools=["wheel_zoom"],
+    figure.axis.visible = False
+    figure.grid.visible = False
+    figure.image_url(url=[picture], x=0, y=height, w=width, h=height, anchor="top_left")
+    patches = figure.patches(
+        "xs", "ys", source=ColumnDataSource(shapes), fill_color="colour", fill_alpha=0.25,
+        line_color="colour", line_width=2,
+    )  # fmt: skip
+    figure.add_tools(
+        HoverTool(
+            renderers=[patches],
+            tooltips=[
+                ("entity", "@entity"),
+                ("class", "@object_class"),
+                ("confidence", "@confidence"),
+                ("attributes", "@attributes"),
+            ],
         )
     )
-    return pn.pane.HoloViews(plot, sizing_mode="stretch_width", name="preview-image")
+    return pn.pane.Bokeh(figure, sizing_mode="stretch_width", name="preview-image")
+
+
+SHAPE_COLUMNS = ("xs", "ys", "annotation_id", "entity", "object_class", "confidence",
+                 "attributes", "colour")  # fmt: skip
 
 
 def _annotation_details(query: ExportQuery, item) -> dict[int, dict[str, str]]:

@@ -161,7 +161,7 @@ def test_stage_kind_and_time_filters_drive_the_preview_and_the_link(hand_store):
 
 def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
     tab = tab_for(hand_store)
-    assert tab.object_classes.options == ["vessel", "buoy"]
+    assert tab.class_names == ["vessel", "buoy"]
     tab.scope.value = "all"
     tab.object_classes.value = ["buoy"]
     options = {"workflow": "harbour", "scope": "all", "object_classes": ["buoy"]}

@@ -416,6 +416,34 @@ def test_annotated_files_job_completes_and_its_link_downloads_the_api_bytes(cont
     watch.assert_clean(demo_app.log)
 
 
+def test_the_gallery_zooms_a_clicked_thumbnail_and_sends_encoded_images(context, demo_app):
+    """A grid of drawn thumbnails; Zoom under one shows it in the zoom/hover view. Images
+    travel as JPEG (a few hundred KB in all), never as raw pixel arrays."""
+    received: list[int] = []
+    page = context.new_page()
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+    url = f"{demo_app.base}/app?workflow={demo_app.workflow}&tab=admin&layout=annotated"
+    page.goto(f"{url}&order=8492192&scope=all")
+    options = {"workflow": demo_app.workflow, "scope": "all", "layout": "annotated",
+               "order": "8492192"}  # fmt: skip
+    drawn = ExportQuery(demo_app.store, **options).counts().rows
+    gallery = page.locator("img[alt*=' · ']")
+    expect(gallery).to_have_count(min(drawn, 6), timeout=WAIT)
+    boxes = [gallery.nth(i).bounding_box() for i in range(2)]
+    assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]  # side by side
+    second = gallery.nth(1).get_attribute("alt")
+    expect(page.get_by_role("heading", name=re.compile(": zoom, hover a shape"))).not_to_have_text(
+        re.compile(re.escape(second) + ":")
+    )
+    page.get_by_role("button", name="Zoom").nth(1).click()
+    expect(page.get_by_role("heading", name=re.compile(": zoom, hover a shape"))).to_have_text(
+        re.compile(re.escape(second) + ": zoom"), timeout=WAIT
+    )
+    expect(page.locator(".bk-Canvas, canvas").first).to_be_attached()
+    assert max(received) < 1_500_000, f"a websocket message of {max(received):,} bytes"
+    page.close()
+
+
 # -- the app behind Panel's basic auth ---------------------------------------------------------
 
 
