@@ -36,7 +36,16 @@ from dashboard.ui.preview import preview
 from dashboard.ui.safe import as_html, as_markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
+LINK_REFRESH = 600  # while the tab is open, the link is signed again this often
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ACTION_BAR_STYLE = {
+    "position": "sticky",
+    "top": "0",
+    "z-index": "10",
+    "background": "white",
+    "border-bottom": "1px solid #dde1e5",
+    "padding-bottom": "6px",
+}
 BUTTON_STYLE = (
     "display:inline-block;padding:8px 18px;border-radius:4px;background:#0072b5;color:white;"
     "font-weight:600;text-decoration:none;"
@@ -125,7 +134,7 @@ class AdminTab(pn.viewable.Viewer):
         )
         self.request = pn.widgets.Button(label=ACTION_LABELS[Layout.annotated], color="primary")
         self.request.on_click(self._request_annotated)
-        self.action = pn.Column(sizing_mode="stretch_width")
+        self.action = pn.Column(width=300)
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
         self.body = pn.Column(sizing_mode="stretch_width")
         # One table for the session; while a job runs, its rows are replaced once a second.
@@ -154,6 +163,8 @@ class AdminTab(pn.viewable.Viewer):
             widget.param.watch(self._on_change, "value")
         self._on_change()
         self._refresh_jobs()
+        if pn.state.curdoc is not None:  # a link on an open page never expires before use
+            pn.state.add_periodic_callback(self._refresh_link, period=LINK_REFRESH * 1000)
 
     # -- options ----------------------------------------------------------------------------
 
@@ -258,6 +269,13 @@ class AdminTab(pn.viewable.Viewer):
             self.action[:] = [action]
             self.summary.object = summary
             self.body[:] = content
+
+    def _refresh_link(self) -> None:
+        """Sign the shown download link again (same options, a new expiry): a page left open
+        for hours still downloads what its preview shows."""
+        if self._retrier is None and Layout(self.query.layout) is not Layout.annotated:
+            with contextlib.suppress(AssessError):
+                self.action[:] = [self._action()]
 
     def _retry(self, needed: bool) -> None:
         """While the database is not answering, make the preview again every few seconds:
@@ -398,13 +416,20 @@ class AdminTab(pn.viewable.Viewer):
                 "Export formats: columns, rules and naming</a>",
                 margin=(0, 10),
             ),
-            self.action,
             width=360,
             name="export-panel",
         )
+        # The counts and the action stay in view while the options or the preview scroll.
+        bar = pn.Row(
+            self.summary,
+            self.action,
+            sizing_mode="stretch_width",
+            css_classes=["action-bar"],
+            styles=ACTION_BAR_STYLE,
+        )
         preview = pn.Column(
             pn.pane.Markdown("## Preview"),
-            self.summary,
+            bar,
             self.body,
             self.jobs,
             sizing_mode="stretch_width",

@@ -51,23 +51,61 @@ def counts_line(query: ExportQuery, counts: Counts, size: int) -> str:
     )
 
 
-def paged_table(frame: pd.DataFrame, css_class: str) -> pn.widgets.Tabulator:
+PAGE_ROWS = 20
+
+# What stays in view while the table scrolls sideways: for the long layout the three columns
+# that differ from row to row (the identifying ones repeat); for the wide layout the file.
+FROZEN = {
+    Layout.long: {"attribute": "right", "value": "right", "confidence": "right"},
+    Layout.wide: {"file_name": "left"},
+}
+LAYOUT_NOTES = {
+    Layout.long: "Attribute Values and Confidences: one row per attribute value "
+    "(attribute, value and confidence stay in view on the right)",
+    Layout.wide: "Annotations: one row per annotation, one column per attribute",
+}
+
+
+def paged_table(
+    frame: pd.DataFrame, css_classes: list[str], frozen=None, widths=None
+) -> pn.widgets.Tabulator:
     """A read-only table showing 20 rows a page."""
     return pn.widgets.Tabulator(
         frame,
         titles=column_titles(frame.columns),
         pagination="remote",
-        page_size=20,
+        page_size=PAGE_ROWS,
         disabled=True,
         show_index=False,
         sizing_mode="stretch_width",
-        css_classes=[css_class],
+        css_classes=css_classes,
+        frozen_columns=frozen or [],
+        widths=widths or {},
     )
 
 
-def table_preview(query: ExportQuery, sample) -> pn.widgets.Tabulator:
+def rows_shown(table: pn.widgets.Tabulator, total: int) -> str:
+    """Which rows of the download the table's page shows: "rows 1-20 of 7,195"."""
+    held = len(table.value)
+    if held == 0:
+        return "no rows"
+    first = (table.page - 1) * table.page_size + 1
+    last = min(first + table.page_size - 1, held)
+    more = f" (the preview holds the first {held:,})" if held < total else ""
+    return f"rows {first:,}–{last:,} of {total:,}{more}"
+
+
+def table_preview(query: ExportQuery, sample, total: int) -> pn.Column:
     frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
-    return paged_table(frame, "preview-table")
+    layout = Layout(query.layout)
+    widths = {"value": 260} if layout is Layout.long else {"location": 220}
+    table = paged_table(frame, ["preview-table", f"preview-{layout.value}"], FROZEN[layout], widths)
+    position = pn.pane.Markdown(
+        rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
+    )
+    table.param.watch(lambda _event: setattr(position, "object", rows_shown(table, total)), "page")
+    note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10))
+    return pn.Column(note, position, table, sizing_mode="stretch_width")
 
 
 def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
@@ -75,7 +113,7 @@ def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
     frame = pd.DataFrame(
         [(name, human_bytes(size)) for name, size in members], columns=["member", "size"]
     )
-    return paged_table(frame, "preview-members")
+    return paged_table(frame, ["preview-members"])
 
 
 def annotated_preview(query: ExportQuery) -> pn.Column:
@@ -248,6 +286,6 @@ def preview(query: ExportQuery) -> tuple[str, pn.viewable.Viewable]:
     if layout.is_table:
         sample = query.sample(PREVIEW_ROWS)
         size = query.estimated_bytes(counts, sample)
-        return counts_line(query, counts, size), table_preview(query, sample)
+        return counts_line(query, counts, size), table_preview(query, sample, counts.rows)
     body = members_preview(query) if layout is Layout.files else annotated_preview(query)
     return counts_line(query, counts, query.estimated_bytes(counts)), body

@@ -7,6 +7,8 @@ import html
 import re
 from urllib.parse import parse_qs, unquote, urlparse
 
+import panel as pn
+
 from dashboard.links import verify
 from dashboard.query.export import ExportQuery
 from dashboard.ui.admin import AdminTab
@@ -34,7 +36,7 @@ def test_defaults_match_spec_and_preview_the_latest_long_table(hand_store):
     ]
     expected = ExportQuery(hand_store, workflow="harbour").counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.objects
+    [table] = tab.body.select(pn.widgets.Tabulator)
     assert len(table.value) == expected.rows
     assert "Export CSV" in tab.action.objects[0].object
 
@@ -148,7 +150,7 @@ def test_stage_kind_and_time_filters_drive_the_preview_and_the_link(hand_store):
     options = {"workflow": "harbour", "stage_kind": "human", "assessed_from": "2026-11-02"}
     expected = ExportQuery(hand_store, **options).counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.objects
+    [table] = tab.body.select(pn.widgets.Tabulator)
     assert set(table.value["stage_kind"]) == {"human"}
     token = parse_qs(urlparse(href(tab)).query)["token"][0]
     grant = verify(tab.settings.secret(), unquote(token), "local")
@@ -167,7 +169,7 @@ def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
     options = {"workflow": "harbour", "scope": "all", "object_classes": ["buoy"]}
     expected = ExportQuery(hand_store, **options).counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.objects
+    [table] = tab.body.select(pn.widgets.Tabulator)
     assert set(table.value.loc[table.value["attribute"] == "object_class", "value"]) == {"buoy"}
     token = parse_qs(urlparse(href(tab)).query)["token"][0]
     grant = verify(tab.settings.secret(), unquote(token), "local")
@@ -176,3 +178,39 @@ def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
     grant = verify(tab.settings.secret(), unquote(parse_qs(urlparse(href(tab)).query)["token"][0]),
                    "local")  # fmt: skip
     assert grant.target["options"]["object_classes"] == ["vessel", "buoy"]
+
+
+def test_the_table_says_which_rows_it_shows_and_keeps_the_values_in_view(hand_store):
+    from dashboard.ui.preview import rows_shown
+
+    tab = tab_for(hand_store)
+    tab.scope.value = "all"
+    [table] = tab.body.select(pn.widgets.Tabulator)
+    total = ExportQuery(hand_store, workflow="harbour", scope="all").counts().rows
+    position = tab.body.select(pn.pane.Markdown)[1]
+    assert position.object == f"rows 1–20 of {total:,}" == rows_shown(table, total)
+    assert table.frozen_columns == {"attribute": "right", "value": "right", "confidence": "right"}
+    tab.layout.value = "wide"
+    [wide] = tab.body.select(pn.widgets.Tabulator)
+    assert wide.frozen_columns == {"file_name": "left"}
+    assert "one row per annotation" in tab.body.select(pn.pane.Markdown)[0].object
+
+
+def test_the_shown_link_is_signed_again_while_the_page_is_open(hand_store, monkeypatch):
+    import time
+
+    from dashboard.ui.admin import LINK_LIFETIME
+
+    tab = tab_for(hand_store)
+
+    def grant():
+        token = parse_qs(urlparse(href(tab)).query)["token"][0]
+        return verify(tab.settings.secret(), unquote(token), "local")
+
+    first = grant()
+    later = time.time() + 3 * LINK_LIFETIME  # hours later, the tab still open
+    monkeypatch.setattr(time, "time", lambda: later)
+    tab._refresh_link()
+    renewed = grant()
+    assert renewed.expires >= later + LINK_LIFETIME - 1 > first.expires
+    assert renewed.target == first.target

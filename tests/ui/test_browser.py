@@ -416,6 +416,43 @@ def test_annotated_files_job_completes_and_its_link_downloads_the_api_bytes(cont
     watch.assert_clean(demo_app.log)
 
 
+def test_the_action_stays_in_view_and_the_table_shows_what_matters(context, demo_app):
+    """At 1400x900 the Export button and the counts are in view, and stay so when the page
+    scrolls; the long table keeps attribute, value and confidence in view and says which rows
+    it shows; the wide table is visibly another layout."""
+    page = context.new_page()
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{demo_app.base}/app?workflow={demo_app.workflow}&tab=admin")
+    expect(summary(page)).to_be_visible(timeout=WAIT)
+    button = page.locator("#export-download")
+
+    def in_view(locator) -> bool:
+        box = locator.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900
+
+    assert in_view(button) and in_view(summary(page))
+    total = ExportQuery(demo_app.store, workflow=demo_app.workflow).counts().rows
+    position = page.locator(".rows-shown")
+    expect(position).to_have_text(re.compile(rf"rows 1–20 of {total:,}"))
+    table = page.locator(".preview-long .tabulator-tableholder").first
+    table_box = table.bounding_box()
+    for column in ("attribute", "value", "confidence"):
+        header = page.locator(f".preview-long .tabulator-col[tabulator-field='{column}']").first
+        box = header.bounding_box()
+        assert box["x"] >= table_box["x"] - 1, column
+        assert box["x"] + box["width"] <= table_box["x"] + table_box["width"] + 1, column
+    page.locator(".preview-long .tabulator-page[data-page='next']").first.click()
+    expect(position).to_have_text(re.compile(rf"rows 21–40 of {total:,}"), timeout=WAIT)
+    page.mouse.move(1000, 700)
+    page.mouse.wheel(0, 2000)
+    page.wait_for_timeout(500)
+    assert in_view(button) and in_view(summary(page))
+    radio(page, LAYOUT_LABELS[Layout.wide]).check()
+    expect(page.get_by_text("Annotations: one row per annotation")).to_be_visible(timeout=WAIT)
+    expect(page.locator(".preview-wide")).to_be_visible()
+    page.close()
+
+
 def test_the_gallery_zooms_a_clicked_thumbnail_and_sends_encoded_images(context, demo_app):
     """A grid of drawn thumbnails; Zoom under one shows it in the zoom/hover view. Images
     travel as JPEG (a few hundred KB in all), never as raw pixel arrays."""
