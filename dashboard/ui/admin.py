@@ -46,6 +46,10 @@ ACTION_BAR_STYLE = {
     "border-bottom": "1px solid #dde1e5",
     "padding-bottom": "6px",
 }
+PENDING_STYLE = (
+    "display:inline-block;padding:8px 18px;border-radius:4px;background:#c9d3dc;color:#44505c;"
+    "font-weight:600;cursor:progress;"
+)
 BUTTON_STYLE = (
     "display:inline-block;padding:8px 18px;border-radius:4px;background:#0072b5;color:white;"
     "font-weight:600;text-decoration:none;"
@@ -244,6 +248,8 @@ class AdminTab(pn.viewable.Viewer):
         }
 
     def _on_change(self, *_events) -> None:
+        if _events:  # a user's change: the old link goes at once, before any work
+            self._show_pending()
         self._apply()
         if _events:  # a user's change (not the first preview): the URL follows
             self._options_to_url()
@@ -269,6 +275,20 @@ class AdminTab(pn.viewable.Viewer):
             self.action[:] = [action]
             self.summary.object = summary
             self.body[:] = content
+
+    def _show_pending(self) -> None:
+        """Replace the action by a disabled one, sent to the browser now (not with the end of
+        this callback): nobody can click the previous options' link while the new preview
+        and its link are made."""
+        pending = pn.pane.HTML(
+            f'<span id="export-pending" aria-disabled="true" style="{PENDING_STYLE}">'
+            "Preparing the export…</span>"
+        )
+        if pn.state.curdoc is None:
+            self.action[:] = [pending]
+            return
+        with pn.io.unlocked():
+            self.action[:] = [pending]
 
     def _refresh_link(self) -> None:
         """Sign the shown download link again (same options, a new expiry): a page left open

@@ -453,6 +453,27 @@ def test_the_action_stays_in_view_and_the_table_shows_what_matters(context, demo
     page.close()
 
 
+def test_a_click_right_after_a_change_downloads_what_the_preview_shows(context, demo_app):
+    """The old link goes the moment an option changes (a disabled "Preparing" stands in), and
+    the new preview and its link arrive together: a click as soon as the preview shows the
+    new layout downloads that layout."""
+    page, watch = open_app(context, demo_app)
+    open_admin(page)
+    expect(page.locator("#export-download")).to_be_visible()
+    options = {"workflow": demo_app.workflow, "layout": "wide"}
+    radio(page, LAYOUT_LABELS[Layout.wide]).check()
+    expect(page.locator("#export-pending")).to_be_attached(timeout=WAIT)
+    note = page.get_by_text("Annotations: one row per annotation")
+    expect(note).to_be_visible(timeout=WAIT)
+    link = page.locator("#export-download")
+    assert token_target(link.get_attribute("href", timeout=1_000))["options"] == (
+        ExportQuery(demo_app.store, **options).options()
+    )  # read the moment the preview shows: never the previous options' link
+    _, body = click_download(page, link)
+    assert body == api_bytes(demo_app, options)
+    watch.assert_clean(demo_app.log)
+
+
 def test_the_gallery_zooms_a_clicked_thumbnail_and_sends_encoded_images(context, demo_app):
     """A grid of drawn thumbnails; Zoom under one shows it in the zoom/hover view. Images
     travel as JPEG (a few hundred KB in all), never as raw pixel arrays."""
