@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from dashboard.errors import AssessError
-from dashboard.store.geometry import parse_wkt
+from dashboard.store.geometry import EXIF_ORIENTATION, displayed_size, parse_wkt
 
 if hasattr(Image.core, "set_blocks_max"):
     # Keep up to 64 freed blocks for the next image: without it every image pays ~16 ms
@@ -49,7 +49,6 @@ JPEG_QUALITY = 90
 _WRITE_AS = {"MPO": "JPEG"}
 # Formats that cannot hold an alpha channel: drawn and written in RGB.
 _NO_ALPHA = {"JPEG", "BMP", "PCX", "PPM", "EPS"}
-_ORIENTATION = 0x0112
 
 
 class UndecodableImageError(AssessError, ValueError):
@@ -97,7 +96,7 @@ def draw_annotations(
     source_mode = image.mode
     canvas = _drawable(image, alpha_allowed=out_format not in _NO_ALPHA)
     _draw(canvas, overlays, fill_alpha=fill_alpha, line_width=line_width, scale=1.0)
-    exif.pop(_ORIENTATION, None)  # pixels are turned as displayed; even a tag of 1 goes
+    exif.pop(EXIF_ORIENTATION, None)  # pixels are turned as displayed; even a tag of 1 goes
     return _encode(canvas, out_format, info, exif, source_mode), out_format
 
 
@@ -136,9 +135,7 @@ def preview_image(image_bytes: bytes, longest: int) -> tuple[Image.Image, tuple[
     (Pillow's draft mode), so a 24-megapixel photo never fills the server's memory."""
     try:
         image = Image.open(io.BytesIO(image_bytes))
-        width, height = image.size
-        if image.getexif().get(_ORIENTATION) in (5, 6, 7, 8):  # turned a quarter
-            width, height = height, width
+        width, height = displayed_size(image)
         fit = longest / max(width, height)
         if fit < 1:
             wanted = (max(1, round(image.width * fit)), max(1, round(image.height * fit)))

@@ -61,7 +61,7 @@ from dashboard.errors import (
 )
 from dashboard.store import writer
 from dashboard.store.db import Store
-from dashboard.store.geometry import Geometry, box, polygon
+from dashboard.store.geometry import Geometry, box, displayed_size, polygon
 from dashboard.store.models import (
     Case,
     DataFile,
@@ -364,13 +364,13 @@ def _read_image(images_dir: Path, image: CocoImage) -> bytes:
         raise MissingImageError(f"cannot read image file {path}: {exc.strerror or exc}") from None
     try:
         with Image.open(io.BytesIO(data)) as decoded:
-            width, height = decoded.size
+            width, height = displayed_size(decoded)  # as a person sees it (SPEC 2)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise MissingImageError(f"{path} is not a readable image: {exc}") from None
     if (width, height) != (image.width, image.height):
         raise ImportRecordError(
             f"the COCO record says {image.width}x{image.height} pixels "
-            f"but {path} is {width}x{height}"
+            f"but {path} is {width}x{height} as displayed (EXIF orientation applied)"
         )
     return data
 

@@ -107,3 +107,18 @@ def polygon(points: list[Point]) -> Geometry:
     return parse_wkt(
         "POLYGON ((" + ", ".join(f"{format_number(x)} {format_number(y)}" for x, y in points) + "))"
     )
+
+
+# EXIF orientations (tag 0x0112) that turn the picture a quarter: width and height swap.
+EXIF_ORIENTATION = 0x0112
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
+def displayed_size(image) -> tuple[int, int]:
+    """A Pillow image's width and height as a person sees it: its EXIF orientation applied
+    (SPEC 2, pixel coordinates). Imports check geometry against this size, the store records
+    it, and drawing, preview and hover use the image turned upright."""
+    width, height = image.size
+    if image.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS:
+        return height, width
+    return width, height

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError, MissingImageError, UnknownChoiceError
 from dashboard.store.files import FileStorage
-from dashboard.store.geometry import Geometry, parse_wkt
+from dashboard.store.geometry import Geometry, displayed_size, parse_wkt
 from dashboard.store.models import (
     RESERVED_ATTRIBUTE_NAMES,
     Annotation,
@@ -148,13 +148,7 @@ def add_file(
     count: int | None = None,
 ) -> DataFile:
     """Store an image's bytes and record it as the next file of its case."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            content_type = Image.MIME.get(image.format or "", None)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise MissingImageError(f"{file_name!r} is not a readable image: {exc}") from exc
-    content_type = content_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    width, height, content_type = image_facts(file_name, data)
     if count is None:
         count = len(case_.files) + 1
     elif count < 1:
@@ -179,10 +173,11 @@ def add_file(
 
 
 def image_facts(file_name: str, data: bytes) -> tuple[int, int, str]:
-    """Width, height and content type of an image's bytes; raises MissingImageError."""
+    """Width and height as displayed (EXIF orientation applied: SPEC 2) and content type of
+    an image's bytes; raises MissingImageError."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
+            width, height = displayed_size(image)
             content_type = Image.MIME.get(image.format or "", None)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise MissingImageError(f"{file_name!r} is not a readable image: {exc}") from exc
