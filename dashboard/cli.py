@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--if-empty", action="store_true", help="only when the store is empty")
     demo.add_argument("--seed", type=int, default=7)
 
+    create = commands.add_parser(
+        "create-workflow", help="create a workflow from a taxonomy file (YAML or JSON)"
+    )
+    create.add_argument("workflow")
+    create.add_argument(
+        "taxonomy", type=Path,
+        help="object_classes (names, or name and colour), attributes (name, type, enum "
+        "options), optional orders and description: see README",
+    )  # fmt: skip
+
     coco = commands.add_parser("import-coco", help="import a COCO JSON file as one stage")
     coco.add_argument("workflow")
     coco.add_argument("coco_json", type=Path)
@@ -89,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     coco.add_argument("--stage-kind", choices=["machine", "human"], required=True)
     coco.add_argument("--assessed-by", required=True)
     coco.add_argument("--data-source", default="coco-import")
-    coco.add_argument("--order", default=None)
+    coco.add_argument("--order", default=None, help="the workflow order of new files")
+    coco.add_argument(
+        "--create", action="store_true",
+        help="create the workflow if the store has none of that name, its object classes "
+        "from the COCO categories and its attributes from the annotations' attributes",
+    )  # fmt: skip
 
     long_csv = commands.add_parser(
         "import-csv", help="import a long CSV (Attribute Values and Confidences) of this tool"
@@ -239,8 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 assessed_by=args.assessed_by,
                 data_source=args.data_source,
                 order=args.order,
+                create=args.create,
             )
             print(summary)
+        elif args.command == "create-workflow":
+            from dashboard.store import writer
+            from dashboard.store.taxonomy_file import read_taxonomy
+
+            spec = read_taxonomy(args.taxonomy)
+            with store.session() as session:
+                writer.create_workflow_from(session, args.workflow, spec)
+            print(
+                f"workflow {args.workflow!r} created: {len(spec.object_classes)} object "
+                f"classes, {len(spec.attributes)} attributes, {len(spec.orders)} orders"
+            )
         elif args.command == "import-csv":
             from dashboard.store.csv_import import import_long_csv
 

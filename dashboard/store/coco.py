@@ -132,10 +132,13 @@ def import_coco(
     assessed_at: datetime | None = None,
     data_source: str = "coco-import",
     order: str | None = None,
+    create: bool = False,
 ) -> ImportSummary:
     """Import a COCO file as one assessment per image; all or nothing (see module docs).
 
     ``assessed_at`` defaults to now (UTC, whole seconds); a naive datetime is taken as UTC.
+    ``create``: a workflow the store does not have is created in the same transaction, its
+    taxonomy inferred from the file (``taxonomy_file.infer_from_coco``).
     """
     kind = _stage_kind(stage_kind)
     for name, text in (
@@ -150,6 +153,12 @@ def import_coco(
     coco_path = Path(coco_path)
     document = read_coco_json(coco_path)
     with store.session() as session:
+        if create and workflow not in store.workflow_names():
+            from dashboard.store.taxonomy_file import infer_from_coco
+
+            _require_text("workflow", workflow)
+            spec = infer_from_coco(document, CVAT_OWN_ATTRIBUTES)
+            writer.create_workflow_from(session, workflow, spec)
         workflow_ = store.workflow(session, workflow)
         taxonomy = writer.Taxonomy(workflow_)
         coco = parse_coco(document, taxonomy, source=coco_path.name)

@@ -87,6 +87,16 @@ def create_workflow(
     return workflow
 
 
+def create_workflow_from(session: Session, name: str, spec) -> Workflow:
+    """A workflow from a ``taxonomy_file.TaxonomySpec`` (a taxonomy file, or one inferred)."""
+    workflow = create_workflow(
+        session, name, spec.object_classes, spec.attributes, description=spec.description
+    )
+    for order in spec.orders:
+        workflow_order(session, workflow, order)
+    return workflow
+
+
 def workflow_order(session: Session, workflow: Workflow, name: str) -> WorkflowOrder:
     """The workflow's order of that name, created if new."""
     order = session.scalar(
