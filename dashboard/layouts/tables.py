@@ -17,11 +17,11 @@ from dashboard.query.options import (
     IDENTIFYING_COLUMNS,
     LOCATION,
     LONG_COLUMNS,
+    NO_CONFIDENCE,
     OBJECT_CLASS,
     WIDE_FIXED_COLUMNS,
 )
 
-NO_CONFIDENCE = -1.0
 MULTI_VALUE_SEPARATOR = " | "
 
 _TYPES = {

@@ -87,5 +87,10 @@ LONG_COLUMNS = (
 IDENTIFYING_COLUMNS = LONG_COLUMNS[: LONG_COLUMNS.index("frame") + 1]
 WIDE_FIXED_COLUMNS = (*IDENTIFYING_COLUMNS, "object_class", "location", "confidence")
 
+# SQLite's Arrow reader infers a column's type from its first rows, so a nullable REAL that
+# starts with NULLs would be read as integers. Missing confidences travel as this sentinel
+# (confidences are constrained to [0, 1]) and are turned back into nulls in Arrow.
+NO_CONFIDENCE = -1.0
+
 # Ordering of a long row's attribute within its annotation: location, object_class, taxonomy.
 LOCATION, OBJECT_CLASS = "location", "object_class"

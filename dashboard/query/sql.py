@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from dashboard.query.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS, Scope
+from dashboard.query.options import LOCATION, LONG_COLUMNS, NO_CONFIDENCE, OBJECT_CLASS, Scope
 from dashboard.store.models import (
     Annotation,
     Assessment,
@@ -40,11 +40,6 @@ from dashboard.store.models import (
     Workflow,
     WorkflowOrder,
 )
-
-# SQLite's Arrow reader infers a column's type from its first rows, so a nullable REAL that
-# starts with NULLs would be read as integers. Missing confidences travel as this sentinel
-# (confidences are constrained to [0, 1]) and are turned back into nulls in Arrow.
-NO_CONFIDENCE = -1.0
 
 # ``attribute_rank`` of the one row of an assessment without annotations and values.
 EMPTY_RANK = -1
