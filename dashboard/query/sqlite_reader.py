@@ -29,33 +29,40 @@ def _read_exact(stream, size: int) -> bytes | None:
 
 
 def serve(database: str) -> None:
-    import adbc_driver_sqlite.dbapi as driver
+    # The driver manager's low-level API, not its DB-API module: that one imports
+    # pyarrow.dataset (and with it pandas), about 0.2 s of this process's start, which every
+    # SQLite download waits for. The connection is the same (ADBC's default: autocommit).
+    import adbc_driver_manager
+    import adbc_driver_sqlite
     import pyarrow as pa
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    connection = driver.connect(database, autocommit=True)
+    database_handle = adbc_driver_sqlite.connect(database)
+    connection = adbc_driver_manager.AdbcConnection(database_handle)
     try:
         while (header := _read_exact(stdin, 4)) is not None:
             sql = _read_exact(stdin, struct.unpack(">I", header)[0]).decode("utf-8")
-            cursor = connection.cursor()
+            statement = adbc_driver_manager.AdbcStatement(connection)
             try:
                 # Big batches: fewer, larger tables downstream, and column types are inferred
                 # from more rows (the driver infers them from the first batch).
-                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": BATCH_ROWS})
-                cursor.execute(sql)
-                reader = cursor.fetch_record_batch()
+                statement.set_options(**{"adbc.sqlite.query.batch_rows": BATCH_ROWS})
+                statement.set_sql_query(sql)
+                stream, _ = statement.execute_query()
+                reader = pa.RecordBatchReader.from_stream(stream)
                 stdout.write(b"K")
-                with pa.ipc.new_stream(stdout, reader.schema) as writer:
+                with reader, pa.ipc.new_stream(stdout, reader.schema) as writer:
                     for batch in reader:
                         writer.write_batch(batch)
             except Exception as exc:  # reported to the parent, which raises it
                 message = f"{type(exc).__name__}: {exc}".encode()
                 stdout.write(b"E" + struct.pack(">I", len(message)) + message)
             finally:
-                cursor.close()
+                statement.close()
             stdout.flush()
     finally:
         connection.close()
+        database_handle.close()
 
 
 if __name__ == "__main__":
