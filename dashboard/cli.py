@@ -153,9 +153,16 @@ def _export(store: Store, args: argparse.Namespace) -> None:
     )
     output = args.output or query.filename()
     target = None if output == "-" else _writable_target(output)
-    counts = query.counts()
-    total = counts.rows if Layout(query.layout) is Layout.annotated else counts.files
-    bar = tqdm(total=total, unit="file", disable=args.quiet or None, file=sys.stderr)
+    # The bar's total is counted only for a bar someone sees (on a terminal, without -q):
+    # counting is a query over the whole export, a good part of a scripted run's time.
+    shown = not args.quiet and sys.stderr.isatty()
+    total = None
+    if shown:
+        total = (
+            query.counts().rows if Layout(query.layout) is Layout.annotated
+            else len(query.file_ids())
+        )  # fmt: skip
+    bar = tqdm(total=total, unit="file", disable=not shown, file=sys.stderr)
     skipped: list[dict] = []
 
     def progress(done: int, _total: int) -> None:
