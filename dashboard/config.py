@@ -135,7 +135,7 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         number = 0.0
-    if not number > 0:
+    if not 0 < number < float("inf"):
         raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
     return number
 

@@ -179,3 +179,12 @@ def test_download_capacity_comes_from_the_environment_and_bad_numbers_are_refuse
     for name, value in (("ASSESS_DOWNLOAD_SLOTS", "0"), ("ASSESS_DOWNLOAD_QUEUE", "many")):
         with pytest.raises(ValueError, match=f"{name} must be a whole number"):
             Settings.from_env({name: value})
+
+
+def test_the_job_heartbeat_comes_from_the_environment_and_bad_values_are_refused():
+    assert Settings.from_env({}).job_heartbeat == 10.0
+    settings = Settings.from_env({"ASSESS_JOB_HEARTBEAT": "0.5"})
+    assert (settings.job_heartbeat, settings.job_stale_after) == (0.5, 1.5)
+    for value in ("0", "-1", "soon", "nan", "inf"):
+        with pytest.raises(ValueError, match="ASSESS_JOB_HEARTBEAT must be a number of seconds"):
+            Settings.from_env({"ASSESS_JOB_HEARTBEAT": value})
