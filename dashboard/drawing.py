@@ -18,7 +18,8 @@ from __future__ import annotations
 import io
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -133,7 +134,7 @@ def preview_image(image_bytes: bytes, longest: int) -> tuple[Image.Image, tuple[
     ``longest`` pixels on its longer side, with the displayed size of the full image (what
     the annotations' coordinates refer to). A JPEG is decoded at 1/2 to 1/8 of its size
     (Pillow's draft mode), so a 24-megapixel photo never fills the server's memory."""
-    try:
+    with _decoding():
         image = Image.open(io.BytesIO(image_bytes))
         width, height = displayed_size(image)
         fit = longest / max(width, height)
@@ -142,26 +143,29 @@ def preview_image(image_bytes: bytes, longest: int) -> tuple[Image.Image, tuple[
             image.draft("RGB", wanted)
         image = ImageOps.exif_transpose(image)
         image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
-    except Image.DecompressionBombError as exc:
-        raise UndecodableImageError(f"image is too large to decode safely: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UndecodableImageError(f"file is not a decodable image: {exc}") from exc
     return image, (width, height)
 
 
 # --- decoding and encoding -------------------------------------------------------------
 
 
-def _decode(image_bytes: bytes) -> Image.Image:
-    """Open, fully decode and turn an image as displayed (EXIF orientation applied)."""
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """Pillow's many ways of refusing bytes, as one UndecodableImageError."""
     try:
-        image = Image.open(io.BytesIO(image_bytes))
-        image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+        yield
     except Image.DecompressionBombError as exc:
         raise UndecodableImageError(f"image is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UndecodableImageError(f"file is not a decodable image: {exc}") from exc
+
+
+def _decode(image_bytes: bytes) -> Image.Image:
+    """Open, fully decode and turn an image as displayed (EXIF orientation applied)."""
+    with _decoding():
+        image = Image.open(io.BytesIO(image_bytes))
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
     return image
 
 
