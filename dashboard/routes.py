@@ -81,6 +81,10 @@ class DownloadHandler(RequestHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(message + "\n")
 
+    def _refuse_fault(self, line: str) -> None:
+        """A download the environment (the database, a disk) failed before its first byte."""
+        self._refuse(503, f"the export could not be made: {line}; try again shortly")
+
     async def get(self) -> None:
         settings = Settings.from_env()
         user = request_user(self)
@@ -100,7 +104,7 @@ class DownloadHandler(RequestHandler):
             if line is None:
                 raise
             log.error("download refused: %s", line)
-            self._refuse(503, f"the export could not be made: {line}; try again shortly")
+            self._refuse_fault(line)
             return
         self._filename = filename
         suffix = filename.rsplit(".", 1)[-1]
@@ -175,7 +179,7 @@ class DownloadHandler(RequestHandler):
             if sent:  # closing without the final chunk: the client sees a failed transfer
                 self.request.connection.close()
             else:
-                self._refuse(503, f"the export could not be made: {line}; try again shortly")
+                self._refuse_fault(line)
             return
         self.finish()
 

@@ -159,10 +159,12 @@ def recover_interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
     return job_ids
 
 
-def _sweep() -> None:
+def _sweep(queued: bool = False) -> None:
+    """``recover_interrupted_jobs``, where a database that is away is one warning: the next
+    sweep (each minute) tries again."""
     store = _store()
     try:
-        recover_interrupted_jobs(store, queued=False)
+        recover_interrupted_jobs(store, queued=queued)
     except Exception as exc:
         line = environment_failure(exc, db_url=store.db_url)
         if line is None:
@@ -184,9 +186,8 @@ def sweep_each_minute() -> None:
 def recover_at_worker_start() -> None:
     """A worker starting (the server's embedded one, or ``huey_consumer``) runs the jobs that a
     dead worker left, now and again once a just-killed worker's heartbeat has gone stale."""
-    store = _store()
-    recover_interrupted_jobs(store)
-    settings = store.settings or Settings.from_env()
+    _sweep(queued=True)
+    settings = _store().settings or Settings.from_env()
     sweep_interrupted_jobs.schedule(delay=settings.job_stale_after + settings.job_heartbeat)
 
 
