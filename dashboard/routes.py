@@ -64,6 +64,7 @@ def content_disposition(filename: str) -> str:
 
 
 class DownloadHandler(RequestHandler):
+    _gone = False  # set when the client has closed the connection
     def prepare(self) -> None:
         """Take the token out of the request's URI: every log line Tornado writes for this
         request (access, warnings, uncaught errors) names the URI, and the token is a bearer
@@ -139,6 +140,9 @@ class DownloadHandler(RequestHandler):
             self.set_header("Retry-After", str(RETRY_AFTER))
             self._refuse(503, "the server is busy with other downloads: try again shortly")
             return
+        if self._gone:  # the client left while it waited: its slot goes to the next one
+            capacity.release()
+            return
         self._pipe = pipe = ChunkPipe(asyncio.get_running_loop())
         try:
             producer = capacity.start(produce, pipe)
@@ -184,7 +188,9 @@ class DownloadHandler(RequestHandler):
         self.finish()
 
     def on_connection_close(self) -> None:
-        """The client went away: the producer stops at its next write, freeing its slot."""
+        """The client went away: the producer stops at its next write, freeing its slot (and a
+        download still waiting for a slot never takes one)."""
+        self._gone = True
         pipe = getattr(self, "_pipe", None)
         if pipe is not None:
             pipe.cancel()
