@@ -65,6 +65,7 @@ def content_disposition(filename: str) -> str:
 
 class DownloadHandler(RequestHandler):
     _gone = False  # set when the client has closed the connection
+
     def prepare(self) -> None:
         """Take the token out of the request's URI: every log line Tornado writes for this
         request (access, warnings, uncaught errors) names the URI, and the token is a bearer
