@@ -201,6 +201,6 @@ def _safe_text(text: str) -> str:
 
 def unescape_spreadsheet(text: str) -> str:
     """The inverse of ``spreadsheet_safe`` for one cell (used by the long-CSV importer)."""
-    if re.match(r"^'+[=+\-@\t\r]", text) and not re.match(_NUMBER, text[1:]):
+    if text[:1] == "'" and re.match(r"^'+[=+\-@\t\r]", text) and not re.match(_NUMBER, text[1:]):
         return text[1:]
     return text

@@ -66,7 +66,6 @@ from dashboard.store.models import (
     Case,
     DataFile,
     DataSource,
-    Entity,
     StageKind,
     Workflow,
     WorkflowOrder,
@@ -223,7 +222,7 @@ class _Importer:
         self.images_dir = images_dir
         self.data_source_name = data_source
         self.source: DataSource | None = None  # created only when a file is added
-        self.new_cases: dict[str, Case] = {}
+        self.new_cases: dict[str, int] = {}  # external ID -> case id
 
     def run(
         self,
@@ -235,26 +234,24 @@ class _Importer:
         assessed_at: datetime,
     ) -> ImportSummary:
         order_ = writer.workflow_order(self.session, self.workflow, order) if order else None
-        self._check_entities(coco)
         existing = self._existing_files(coco.images, order_)
+        bulk = writer.BulkWriter(self.session)
         added = matched = stored_annotations = stored_values = 0
         for image in coco.images:
             data_file = existing.get(image.file_name)
             with _about(image.label):
                 if data_file is None:
-                    data_file = self._add_file(image, order_)
+                    file_id = self._add_file(bulk, image, order_)
                     added += 1
                 else:
+                    file_id = data_file.id
                     matched += 1
-                assessment = writer.add_assessment(
-                    self.session, data_file, stage, stage_kind, assessed_by, assessed_at
-                )
+                assessment = bulk.assessment(file_id, stage, stage_kind, assessed_by, assessed_at)
             for annotation in coco.annotations[image.coco_id]:
                 with _about(annotation.label):
-                    entity_id = writer.entity(self.session, self.workflow, annotation.entity_id)
+                    entity_id = annotation.entity_id or str(uuid.uuid4())
                     for shape in annotation.shapes:
-                        row = writer.add_annotation(
-                            self.session,
+                        row = bulk.annotation(
                             self.taxonomy,
                             assessment,
                             entity_id,
@@ -265,39 +262,12 @@ class _Importer:
                         )
                         stored_annotations += 1
                         for name, raw in annotation.values:
-                            writer.add_value(
-                                self.session,
-                                self.taxonomy,
-                                assessment,
-                                entity_id,
-                                name,
-                                raw,
-                                annotation=row,
+                            bulk.value(
+                                self.taxonomy, assessment, row.entity_id, name, raw, annotation=row
                             )
                             stored_values += 1
-        self.session.flush()
+        bulk.finish()
         return ImportSummary(added, matched, len(coco.images), stored_annotations, stored_values)
-
-    def _check_entities(self, coco: CocoDocument) -> None:
-        """A kept entity must belong to this workflow."""
-        first_use: dict[str, str] = {}
-        for of_image in coco.annotations.values():
-            for annotation in of_image:
-                if annotation.entity_id:
-                    first_use.setdefault(annotation.entity_id, annotation.label)
-        ids = list(first_use)
-        for start in range(0, len(ids), _CHUNK):
-            rows = self.session.execute(
-                select(Entity.id, Entity.workflow_id).where(
-                    Entity.id.in_(ids[start : start + _CHUNK])
-                )
-            )
-            for entity_id, workflow_id in rows:
-                if workflow_id != self.workflow.id:
-                    raise ImportRecordError(
-                        f"{first_use[entity_id]}: entity {entity_id} belongs to another "
-                        f"workflow, not {self.workflow.name!r}"
-                    )
 
     def _existing_files(
         self, images: tuple[CocoImage, ...], order: WorkflowOrder | None
@@ -342,24 +312,28 @@ class _Importer:
             matches[name] = data_file
         return matches
 
-    def _add_file(self, image: CocoImage, order: WorkflowOrder | None) -> DataFile:
-        case_ = self.new_cases.get(image.external_id)
-        if case_ is None:
-            case_ = writer.case(self.session, self.workflow, image.external_id, order)
-            if case_.files:
+    def _add_file(
+        self, bulk: writer.BulkWriter, image: CocoImage, order: WorkflowOrder | None
+    ) -> int:
+        case_id = self.new_cases.get(image.external_id)
+        if case_id is None:
+            case_id = bulk.case(self.workflow, image.external_id, order)
+            if bulk.files_in_case(case_id):
+                names = self.session.scalars(
+                    select(DataFile.file_name)
+                    .where(DataFile.case_id == case_id)
+                    .order_by(DataFile.count)
+                )
                 raise ImportRecordError(
                     f"case {image.external_id!r} already exists in workflow "
-                    f"{self.workflow.name!r} with other files "
-                    f"({', '.join(f.file_name for f in case_.files)}); give the image its own "
-                    "'external_id' or import into another workflow order"
+                    f"{self.workflow.name!r} with other files ({', '.join(names)}); give the "
+                    "image its own 'external_id' or import into another workflow order"
                 )
-            self.new_cases[image.external_id] = case_
+            self.new_cases[image.external_id] = case_id
         data = _read_image(self.images_dir, image)
         if self.source is None:
             self.source = writer.data_source(self.session, self.data_source_name)
-        return writer.add_file(
-            self.session, self.store.files, case_, self.source, image.file_name, data
-        )
+        return bulk.file(case_id, self.source, image.file_name, data=data, storage=self.store.files)
 
 
 def _read_image(images_dir: Path, image: CocoImage) -> bytes:

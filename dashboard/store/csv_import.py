@@ -28,7 +28,8 @@ again with the same options, gives the same bytes. The rules, in the order a use
   CSV order: every order an export uses (files by case and count, assessments by time then
   id, annotations by entity then id, values of one attribute by id) stays the same, so
   exports then differ only in the id columns; ``ImportSummary.ids_kept`` says which
-  happened. Entities keep their UUIDs in both cases. On PostgreSQL the id sequences are
+  happened. Entities keep their UUIDs in both cases; an entity is of its workflow, so the
+  same UUIDs under another workflow name are that workflow's own entities. On PostgreSQL the id sequences are
   moved past the imported ids, so later inserts do not collide.
 - Files: the case is found or created by (workflow, workflow order, external ID); files
   are numbered in CSV order after the case's existing files; data sources by name. With
@@ -38,6 +39,8 @@ again with the same options, gives the same bytes. The rules, in the order a use
   key and sha256, zero sizes, content type from the name) and archives list it as
   unreadable.
 - An import appends: importing the same CSV twice records its files and assessments twice.
+- Speed: rows go in through ``writer.BulkWriter`` (batched inserts, ids up front); the
+  cells that repeat on every row of an assessment are parsed once.
 - All or nothing: one transaction; any error names the CSV line (line 1 is the header) and
   leaves the database unchanged. Image bytes already put into the content-addressed file
   storage before a failure stay there, unreferenced and harmless.
@@ -57,7 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple, TextIO
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import AssessError, ImportRecordError, MissingImageError
@@ -65,23 +68,19 @@ from dashboard.layouts.tables import unescape_spreadsheet
 from dashboard.query.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS
 from dashboard.store import writer
 from dashboard.store.db import Store
-from dashboard.store.geometry import parse_wkt
+from dashboard.store.geometry import Geometry, parse_wkt
 from dashboard.store.models import (
     Annotation,
     Assessment,
     Attribute,
-    AttributeValue,
-    Case,
     DataFile,
     DataSource,
-    Entity,
     ObjectClass,
     StageKind,
     ValueType,
     Workflow,
     WorkflowOrder,
 )
-from dashboard.store.values import canonical_value
 
 # Column sizes of the models: longer text is refused with a clear message, not a DB error.
 MAX_LENGTHS = {
@@ -95,13 +94,8 @@ MAX_LENGTHS = {
     "attribute": 200,
 }
 FIELD_SIZE_LIMIT = 1 << 26  # characters per cell: a detailed polygon's WKT can be long
-_TEXT_COLUMNS = frozenset(LONG_COLUMNS) - {
-    "file_id",
-    "assessment_id",
-    "annotation_id",
-    "frame",
-    "confidence",
-}
+_HEAD = LONG_COLUMNS.index("entity_id")  # the cells before it repeat per assessment
+_HEAD_TEXT_COLUMNS = frozenset(LONG_COLUMNS[:_HEAD]) - {"file_id", "assessment_id"}
 _REQUIRED = (
     "workflow",
     "data_source",
@@ -116,8 +110,6 @@ _REQUIRED = (
     "entity_id",
     "attribute",
 )
-# All empty: the one row of an assessment without annotations and values (SPEC 3.1).
-_VALUE_CELLS = ("entity_id", "annotation_id", "frame", "attribute", "value", "confidence")
 _ID_TABLES = (DataFile, Assessment, Annotation)  # the tables whose ids the CSV carries
 
 
@@ -234,11 +226,9 @@ class _AssessmentInfo:
     state: _WorkflowState
 
 
-@dataclass(frozen=True)
-class _AnnotationInfo:
-    id: int
+class _AnnotationInfo(NamedTuple):
+    ref: writer.AnnotationRef  # as written (store ids)
     assessment_id: int  # the CSV's
-    entity_id: str
     frame: int
     line: int
 
@@ -251,7 +241,7 @@ class _Pending:
     entity_id: str
     line: int  # first row that named it
     frame: int | None = None
-    location: tuple[int, str, float | None] | None = None  # line, WKT, confidence
+    location: tuple[int, Geometry, float | None] | None = None  # line, shape, confidence
     object_class: tuple[int, str, float | None] | None = None  # line, name, confidence
     values: list[tuple[int, _Row]] = field(default_factory=list)
 
@@ -273,19 +263,21 @@ class _Importer:
         self.ids_kept = all(
             session.scalar(select(table.id).limit(1)) is None for table in _ID_TABLES
         )
+        self.bulk = writer.BulkWriter(session, keep_ids=self.ids_kept)
         self.workflows: dict[str, _WorkflowState] = {}
         self.orders: dict[tuple[str, str], WorkflowOrder] = {}
         self.sources: dict[str, DataSource] = {}
-        self.cases: dict[tuple[str, str | None, str], list] = {}  # -> [case id, next count]
+        self.cases: dict[tuple[str, str | None, str], int] = {}  # -> case id
         self.files: dict[int, _FileInfo] = {}
         self.assessments: dict[int, _AssessmentInfo] = {}
         self.annotations: dict[int, _AnnotationInfo] = {}
         self.pending: dict[int, _Pending] = {}
-        self.entities: set[str] = set()
         self.previous: tuple[tuple[int, str, int | None], str | None] | None = None
         self.files_with_bytes = 0
         self.values = 0
-        self.unflushed = 0
+        self.head_cells: list[str] | None = None  # the last row's cells up to assessed_at
+        self.head: tuple = ()  # and what they parsed to
+        self.uuids: dict[str, str] = {}  # entity_id cells seen -> their UUID
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -326,16 +318,51 @@ class _Importer:
             raise ImportRecordError(
                 f"line {line}: {len(cells)} cells where the header has {len(LONG_COLUMNS)}"
             )
-        raw = dict(zip(LONG_COLUMNS, cells, strict=True))
+        # The cells up to assessed_at repeat on every row of an assessment: parsed once.
+        head = cells[:_HEAD]
+        if head != self.head_cells:
+            self.head = self._parse_head(line, head)
+            self.head_cells = head
+        entity_id, annotation_id, frame, attribute, value, confidence = cells[_HEAD:]
         if self.spreadsheet_safe:
-            for name in _TEXT_COLUMNS:
+            entity_id = unescape_spreadsheet(entity_id)
+            attribute = unescape_spreadsheet(attribute)
+            value = unescape_spreadsheet(value)
+        if not (entity_id or annotation_id or frame or attribute or value or confidence):
+            # the one row of an assessment without annotations and values (SPEC 3.1)
+            return _Row(*self.head, None, None, None, None, "", None)
+        for name, cell in (("entity_id", entity_id), ("attribute", attribute)):
+            if cell == "":
+                raise ImportRecordError(f"line {line}: the cell {name!r} is empty")
+        if len(attribute) > MAX_LENGTHS["attribute"]:
+            raise ImportRecordError(
+                f"line {line}: attribute is {len(attribute)} characters long; "
+                f"at most {MAX_LENGTHS['attribute']} are allowed"
+            )
+        uuid_ = self.uuids.get(entity_id)
+        if uuid_ is None:
+            uuid_ = self.uuids[entity_id] = _entity_id(line, entity_id)
+        return _Row(
+            *self.head,
+            entity_id=uuid_,
+            annotation_id=_integer(line, annotation_id, "annotation_id", minimum=1, optional=True),
+            frame=_integer(line, frame, "frame", minimum=0, optional=True),
+            attribute=attribute,
+            value=value,
+            confidence=_confidence(line, confidence),
+        )
+
+    def _parse_head(self, line: int, cells: list[str]) -> tuple:
+        """workflow .. assessed_at of a row, checked (they identify its file and assessment)."""
+        raw = dict(zip(LONG_COLUMNS[:_HEAD], cells, strict=True))
+        if self.spreadsheet_safe:
+            for name in _HEAD_TEXT_COLUMNS:
                 raw[name] = unescape_spreadsheet(raw[name])
-        without_values = all(raw[name] == "" for name in _VALUE_CELLS)
         for name in _REQUIRED:
-            if raw[name] == "" and not (without_values and name in _VALUE_CELLS):
+            if name in raw and raw[name] == "":
                 raise ImportRecordError(f"line {line}: the cell {name!r} is empty")
         for name, limit in MAX_LENGTHS.items():
-            if len(raw[name]) > limit:
+            if name in raw and len(raw[name]) > limit:
                 raise ImportRecordError(
                     f"line {line}: {name} is {len(raw[name])} characters long; "
                     f"at most {limit} are allowed"
@@ -346,24 +373,18 @@ class _Importer:
             raise ImportRecordError(
                 f"line {line}: stage_kind must be machine or human, got {raw['stage_kind']!r}"
             ) from None
-        return _Row(
-            workflow=raw["workflow"],
-            workflow_order=raw["workflow_order"] or None,
-            data_source=raw["data_source"],
-            file_id=_integer(line, raw, "file_id", minimum=1),
-            external_id=raw["external_id"],
-            file_name=raw["file_name"],
-            assessment_id=_integer(line, raw, "assessment_id", minimum=1),
-            stage=raw["stage"],
-            stage_kind=stage_kind,
-            assessed_by=raw["assessed_by"],
-            assessed_at=_timestamp(line, raw["assessed_at"]),
-            entity_id=None if without_values else _entity_id(line, raw["entity_id"]),
-            annotation_id=_integer(line, raw, "annotation_id", minimum=1, optional=True),
-            frame=_integer(line, raw, "frame", minimum=0, optional=True),
-            attribute=None if without_values else raw["attribute"],
-            value=raw["value"],
-            confidence=_confidence(line, raw["confidence"]),
+        return (
+            raw["workflow"],
+            raw["workflow_order"] or None,
+            raw["data_source"],
+            _integer(line, raw["file_id"], "file_id", minimum=1),
+            raw["external_id"],
+            raw["file_name"],
+            _integer(line, raw["assessment_id"], "assessment_id", minimum=1),
+            raw["stage"],
+            stage_kind,
+            raw["assessed_by"],
+            _timestamp(line, raw["assessed_at"]),
         )
 
     def _add_row(self, line: int, row: _Row) -> None:
@@ -398,13 +419,13 @@ class _Importer:
             return
         done = self.annotations.get(row.annotation_id)
         if done is not None:
-            self._check_annotation(line, row, done.assessment_id, done.entity_id, done.line)
+            self._check_annotation(line, row, done.assessment_id, done.ref.entity_id, done.line)
             if row.frame is not None and row.frame != done.frame:
                 raise ImportRecordError(
                     f"line {line}: annotation {row.annotation_id} is in frame {done.frame} "
                     f"(line {done.line}), not {row.frame}"
                 )
-            self._add_value(line, row, assessment, done.id)
+            self._add_value(line, row, assessment, done.ref)
             return
         pending = self._pending(line, row, assessment)
         pending.values.append((line, row))
@@ -452,8 +473,8 @@ class _Importer:
                 )
             return known.id
         case_key = (row.workflow, row.workflow_order, row.external_id)
-        case_ = self.cases.get(case_key)
-        if case_ is None:
+        case_id = self.cases.get(case_key)
+        if case_id is None:
             workflow = self.workflows[row.workflow].workflow
             order = None
             if row.workflow_order is not None:
@@ -461,34 +482,24 @@ class _Importer:
                 if order is None:
                     order = writer.workflow_order(self.session, workflow, row.workflow_order)
                     self.orders[(row.workflow, row.workflow_order)] = order
-            found = writer.case(self.session, workflow, row.external_id, order)
-            last = self.session.scalar(
-                select(DataFile.count)
-                .where(DataFile.case_id == found.id)
-                .order_by(DataFile.count.desc())
-                .limit(1)
-            )
-            case_ = self.cases[case_key] = [found.id, (last or 0) + 1]
+            case_id = self.cases[case_key] = self.bulk.case(workflow, row.external_id, order)
         source = self.sources.get(row.data_source)
         if source is None:
             source = self.sources[row.data_source] = writer.data_source(
                 self.session, row.data_source
             )
         data = self._image_bytes(row.file_name)
-        data_file = writer.add_file_record(
-            self.session,
-            self.session.get(Case, case_[0]),
+        file_id = self.bulk.file(
+            case_id,
             source,
             row.file_name,
-            count=case_[1],
-            file_id=row.file_id if self.ids_kept else None,
-            storage=self.store.files,
             data=data,
+            storage=self.store.files,
+            file_id=row.file_id if self.ids_kept else None,
         )
-        case_[1] += 1
         self.files_with_bytes += data is not None
-        self.files[row.file_id] = _FileInfo(data_file.id, identity, line)
-        return data_file.id
+        self.files[row.file_id] = _FileInfo(file_id, identity, line)
+        return file_id
 
     def _image_bytes(self, file_name: str) -> bytes | None:
         if self.images_dir is None or not _safe_name(file_name):
@@ -521,17 +532,15 @@ class _Importer:
                     f"{_describe(known.identity)} on line {known.line}"
                 )
             return known
-        assessment = Assessment(
-            id=row.assessment_id if self.ids_kept else None,
-            data_file_id=file_id,
-            stage=row.stage,
-            stage_kind=row.stage_kind,
-            assessed_by=row.assessed_by,
-            assessed_at=row.assessed_at,
+        assessment_id = self.bulk.assessment(
+            file_id,
+            row.stage,
+            row.stage_kind,
+            row.assessed_by,
+            row.assessed_at,
+            assessment_id=row.assessment_id if self.ids_kept else None,
         )
-        self.session.add(assessment)
-        self.session.flush()
-        info = _AssessmentInfo(assessment.id, row.assessment_id, row.file_id, identity, line, state)
+        info = _AssessmentInfo(assessment_id, row.assessment_id, row.file_id, identity, line, state)
         self.assessments[row.assessment_id] = info
         return info
 
@@ -581,7 +590,7 @@ class _Importer:
                 "object_class row"
             )
         if row.attribute == LOCATION:
-            pending.location = (line, parse_wkt(row.value).wkt, row.confidence)
+            pending.location = (line, parse_wkt(row.value), row.confidence)
         else:
             if row.value == "":
                 raise ImportRecordError(f"line {line}: the object class is empty")
@@ -594,27 +603,25 @@ class _Importer:
         state = pending.assessment.state
         location_line, geometry, confidence = pending.location
         _, class_name, class_confidence = pending.object_class
-        self._entity(state, pending.entity_id)
         frame = pending.frame if pending.frame is not None else 0
-        annotation = Annotation(
-            id=csv_id if self.ids_kept else None,
-            assessment_id=pending.assessment.id,
-            entity_id=pending.entity_id,
-            object_class_id=state.taxonomy.object_class(class_name).id,
-            geometry=geometry,
-            confidence=confidence,
-            class_confidence=class_confidence,
-            frame=frame,
+        ref = self.bulk.annotation(
+            state.taxonomy,
+            pending.assessment.id,
+            pending.entity_id,
+            class_name,
+            geometry,
+            confidence,
+            class_confidence,
+            frame,
+            annotation_id=csv_id if self.ids_kept else None,
         )
-        self.session.add(annotation)
-        self.session.flush()
         del self.pending[csv_id]
         self.annotations[csv_id] = _AnnotationInfo(
-            annotation.id, pending.assessment.csv_id, pending.entity_id, frame, location_line
+            ref, pending.assessment.csv_id, frame, location_line
         )
         for line, row in pending.values:
             try:
-                self._add_value(line, row, pending.assessment, annotation.id)
+                self._add_value(line, row, pending.assessment, ref)
             except ImportRecordError:
                 raise
             except AssessError as exc:
@@ -660,34 +667,23 @@ class _Importer:
         state.first_seen[name] = position
         return found
 
-    def _entity(self, state: _WorkflowState, entity_id: str) -> None:
-        if entity_id not in self.entities:
-            if self.session.get(Entity, entity_id) is None:
-                self.session.add(Entity(id=entity_id, workflow_id=state.workflow.id))
-                self.session.flush()
-            self.entities.add(entity_id)
-
     def _add_value(
-        self, line: int, row: _Row, assessment: _AssessmentInfo, annotation_id: int | None
+        self,
+        line: int,
+        row: _Row,
+        assessment: _AssessmentInfo,
+        annotation: writer.AnnotationRef | None,
     ) -> None:
-        state = assessment.state
-        definition = state.taxonomy.attribute(row.attribute)
-        self._entity(state, row.entity_id)
-        self.session.add(
-            AttributeValue(
-                assessment_id=assessment.id,
-                entity_id=row.entity_id,
-                annotation_id=annotation_id,
-                attribute_id=definition.id,
-                value=canonical_value(definition, row.value),
-                confidence=row.confidence,
-            )
+        self.bulk.value(
+            assessment.state.taxonomy,
+            assessment.id,
+            row.entity_id,
+            row.attribute,
+            row.value,
+            row.confidence,
+            annotation,
         )
         self.values += 1
-        self.unflushed += 1
-        if self.unflushed >= 1000:
-            self.session.flush()
-            self.unflushed = 0
 
     # -- the end -------------------------------------------------------------------------------
 
@@ -716,9 +712,8 @@ class _Importer:
                 order = _taxonomy_order(state.first_seen, state.before)
                 for position, name in enumerate(order):
                     state.taxonomy.attributes[name].position = position
+        self.bulk.finish()
         self.session.flush()
-        if self.ids_kept and self.store.dialect == "postgresql":
-            _advance_sequences(self.session)
         return ImportSummary(
             workflows=len(self.workflows),
             files=len(self.files),
@@ -734,9 +729,8 @@ class _Importer:
 
 
 def _integer(
-    line: int, raw: dict[str, str], name: str, *, minimum: int, optional: bool = False
+    line: int, text_: str, name: str, *, minimum: int, optional: bool = False
 ) -> int | None:
-    text_ = raw[name]
     if text_ == "" and optional:
         return None
     try:
@@ -843,17 +837,3 @@ def _taxonomy_order(first_seen: dict[str, int], before: dict[str, set[str]]) -> 
             if waiting[successor] == 0 and successor not in placed:
                 heapq.heappush(ready, (first_seen[successor], successor))
     return order
-
-
-def _advance_sequences(session: Session) -> None:
-    """Move PostgreSQL's id sequences past ids inserted explicitly (never backwards)."""
-    for model in _ID_TABLES:
-        table = model.__tablename__
-        sequence = f"pg_get_serial_sequence('{table}', 'id')"
-        session.execute(
-            text(
-                f"SELECT setval({sequence}, GREATEST(MAX(id), "
-                f"COALESCE(pg_sequence_last_value({sequence}::regclass), 1))) "
-                f"FROM {table} HAVING COUNT(*) > 0"
-            )
-        )

@@ -17,27 +17,22 @@ import random
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError
 from dashboard.store.db import Store
 from dashboard.store.geometry import Geometry, parse_wkt, polygon
-from dashboard.store.models import Assessment, Workflow
+from dashboard.store.models import Workflow
 from dashboard.store.writer import (
+    BulkWriter,
     Taxonomy,
-    add_annotation,
-    add_assessment,
-    add_file,
-    add_value,
-    case,
     create_workflow,
     data_source,
     workflow_order,
@@ -728,13 +723,12 @@ def _file_content(plan: _FilePlan) -> _FileContent:
 
 
 def _write_records(
-    session: Session, taxonomy: Taxonomy, assessment: Assessment, records: list[_Record]
+    bulk: BulkWriter, taxonomy: Taxonomy, assessment_id: int, records: list[_Record]
 ) -> None:
     for record in records:
-        annotation = add_annotation(
-            session,
+        annotation = bulk.annotation(
             taxonomy,
-            assessment,
+            assessment_id,
             record.entity_id,
             record.object_class,
             record.geometry,
@@ -742,31 +736,11 @@ def _write_records(
             class_confidence=record.class_confidence,
         )
         for name, value, confidence in record.values:
-            add_value(
-                session, taxonomy, assessment, record.entity_id, name, value, confidence, annotation
+            bulk.value(
+                taxonomy, assessment_id, record.entity_id, name, value, confidence, annotation
             )
         for name, value, confidence in record.entity_values:
-            add_value(session, taxonomy, assessment, record.entity_id, name, value, confidence)
-
-
-@contextmanager
-def _strong_references(session: Session) -> Iterator[None]:
-    """Keep every object written in ``session`` alive until the end of the block.
-
-    The session's identity map holds objects weakly, and nothing refers to an Entity after
-    ``writer.entity`` has flushed it, so each later lookup of the same entity id would go
-    back to the database; held here, it is found in the identity map instead.
-    """
-    kept: list[object] = []
-
-    def keep(_session: Session, instance: object) -> None:
-        kept.append(instance)
-
-    event.listen(session, "pending_to_persistent", keep)
-    try:
-        yield
-    finally:
-        event.remove(session, "pending_to_persistent", keep)
+            bulk.value(taxonomy, assessment_id, record.entity_id, name, value, confidence)
 
 
 def _write_demo(
@@ -782,28 +756,27 @@ def _write_demo(
     taxonomy = Taxonomy(workflow)
     orders = {name: workflow_order(session, workflow, name) for name, _ in ORDERS}
     sources = {name: data_source(session, name, kind) for name, kind in SOURCES}
+    bulk = BulkWriter(session)
     for planned in cases:
-        case_ = case(session, workflow, planned.external_id, orders.get(planned.order))
+        case_id = bulk.case(workflow, planned.external_id, orders.get(planned.order))
         for plan in planned.files:
             content = next(contents)
-            data_file = add_file(
-                session,
-                store.files,
-                case_,
+            file_id = bulk.file(
+                case_id,
                 sources[plan.source],
                 plan.file_name,
-                content.data,
+                data=content.data,
+                storage=store.files,
                 count=plan.count,
             )
-            machine = add_assessment(
-                session, data_file, MACHINE_STAGE, "machine", plan.detector, plan.machine_at
+            machine = bulk.assessment(
+                file_id, MACHINE_STAGE, "machine", plan.detector, plan.machine_at
             )
-            _write_records(session, taxonomy, machine, content.machine)
+            _write_records(bulk, taxonomy, machine, content.machine)
             if content.human is not None:
-                human = add_assessment(
-                    session, data_file, HUMAN_STAGE, "human", plan.reviewer, plan.human_at
-                )
-                _write_records(session, taxonomy, human, content.human)
+                human = bulk.assessment(file_id, HUMAN_STAGE, "human", plan.reviewer, plan.human_at)
+                _write_records(bulk, taxonomy, human, content.human)
+    bulk.finish()
 
 
 def create_demo(store: Store, seed: int = 7, files: int = 240) -> str:
@@ -817,9 +790,7 @@ def create_demo(store: Store, seed: int = 7, files: int = 240) -> str:
         raise InvalidValueError(f"the demo needs at least one file, got {files}")
     cases = _plan(random.Random(seed), files)
     plans = [plan for planned in cases for plan in planned.files]
-    # no autoflush: the writer flushes what it needs, so an autoflush before each of its
-    # look-ups would only split the same inserts into more round trips
-    with store.session() as session, _strong_references(session), session.no_autoflush:
+    with store.session() as session:
         if session.scalar(select(Workflow.id).where(Workflow.name == DEMO_WORKFLOW)):
             raise InvalidValueError(
                 f"workflow {DEMO_WORKFLOW!r} exists already; delete it or use another store"

@@ -212,11 +212,16 @@ class Assessment(Base):
 
 
 class Entity(Base):
-    """A thing observed; its UUID stays the same when a reviewer keeps a detection."""
+    """A thing observed in one workflow; its UUID stays the same when a reviewer keeps a
+    detection. The same UUID in two workflows is two entities. Annotations and values name
+    their entity by UUID; its workflow is theirs (assessment, file, case), so they carry no
+    foreign key to this table: the writer records the entity with the first row naming it."""
 
     __tablename__ = "entity"
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id", ondelete="CASCADE"))
 
 
 class Annotation(Base):
@@ -232,8 +237,10 @@ class Annotation(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("assessment.id", ondelete="CASCADE"))
-    entity_id: Mapped[str] = mapped_column(ForeignKey("entity.id", ondelete="CASCADE"))
-    object_class_id: Mapped[int] = mapped_column(ForeignKey("object_class.id"))
+    entity_id: Mapped[str] = mapped_column(String(36))  # the UUID of an Entity
+    object_class_id: Mapped[int] = mapped_column(
+        ForeignKey("object_class.id", deferrable=True, initially="DEFERRED")  # see 0004
+    )
     geometry: Mapped[str] = mapped_column(Text)  # WKT, pixel coordinates
     confidence: Mapped[float | None] = mapped_column(Float)  # of the location
     class_confidence: Mapped[float | None] = mapped_column(Float)  # of the object class
@@ -253,11 +260,13 @@ class AttributeValue(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("assessment.id", ondelete="CASCADE"))
-    entity_id: Mapped[str] = mapped_column(ForeignKey("entity.id", ondelete="CASCADE"))
+    entity_id: Mapped[str] = mapped_column(String(36))  # the UUID of an Entity
     annotation_id: Mapped[int | None] = mapped_column(
         ForeignKey("annotation.id", ondelete="CASCADE")
     )
-    attribute_id: Mapped[int] = mapped_column(ForeignKey("attribute.id"))
+    attribute_id: Mapped[int] = mapped_column(
+        ForeignKey("attribute.id", deferrable=True, initially="DEFERRED")  # see 0004
+    )
     value: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float | None] = mapped_column(Float)
 

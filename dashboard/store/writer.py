@@ -1,7 +1,9 @@
 """Writing to the store: the one place that creates workflows, files, assessments and values.
 
-Demo data, the COCO importer and the long-CSV importer all go through these functions, so
-every record is validated the same way (geometry, value types, taxonomy names).
+Demo data, the COCO importer and the long-CSV importer write through ``BulkWriter`` (batched
+Core inserts); the single-row functions serve the API and tests. Both check a record with
+the same helpers (geometry, confidences, value types, taxonomy names), so every record is
+validated the same way.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import mimetypes
 import uuid
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError, MissingImageError, UnknownChoiceError
@@ -257,37 +262,45 @@ def add_assessment(
     assessed_by: str,
     assessed_at: datetime,
 ) -> Assessment:
-    # Stored as naive UTC to the second: the precision every export writes.
-    if assessed_at.tzinfo is not None:
-        assessed_at = assessed_at.astimezone(UTC).replace(tzinfo=None)
-    assessed_at = assessed_at.replace(microsecond=0)
     assessment = Assessment(
         data_file_id=data_file.id,
         stage=stage,
         stage_kind=StageKind(stage_kind),
         assessed_by=assessed_by,
-        assessed_at=assessed_at,
+        assessed_at=stored_time(assessed_at),
     )
     session.add(assessment)
     session.flush()
     return assessment
 
 
+def stored_time(moment: datetime) -> datetime:
+    """An assessment time as stored: naive UTC to the second, the precision every export
+    writes (a naive time is taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
 def entity(session: Session, workflow: Workflow, entity_id: str | None = None) -> str:
-    """The entity's id, created if new; a new UUID when none is given."""
+    """The entity's id, recorded in the workflow if new there; a new UUID when none is given.
+
+    Entities belong to one workflow (``models.Entity``): the same UUID in another workflow
+    is another entity of that workflow.
+    """
+    entity_id = entity_uuid(entity_id) if entity_id else str(uuid.uuid4())
+    if session.get(Entity, (workflow.id, entity_id)) is None:
+        session.add(Entity(workflow_id=workflow.id, id=entity_id))
+        session.flush()
+    return entity_id
+
+
+def entity_uuid(entity_id: object) -> str:
+    """An entity id in its one spelling (lower-case, hyphenated); raises InvalidValueError."""
     try:
-        entity_id = str(uuid.UUID(entity_id)) if entity_id else str(uuid.uuid4())
+        return str(uuid.UUID(str(entity_id)))
     except (TypeError, ValueError):
         raise InvalidValueError(f"entity id {entity_id!r} is not a UUID") from None
-    found = session.get(Entity, entity_id)
-    if found is None:
-        session.add(Entity(id=entity_id, workflow_id=workflow.id))
-        session.flush()
-    elif found.workflow_id != workflow.id:
-        raise InvalidValueError(
-            f"entity {entity_id} belongs to another workflow than {workflow.name!r}"
-        )
-    return entity_id
 
 
 class Taxonomy:
@@ -328,18 +341,14 @@ def add_annotation(
     class_confidence: float | None = None,
     frame: int = 0,
 ) -> Annotation:
-    shape = parse_wkt(geometry) if isinstance(geometry, str) else geometry
-    for label, value in (("confidence", confidence), ("class confidence", class_confidence)):
-        if value is not None and not 0 <= value <= 1:
-            raise InvalidValueError(f"{label} must be between 0 and 1, got {value}")
-    if frame < 0:
-        raise InvalidValueError(f"a frame number starts at 0, got {frame}")
-    class_id = taxonomy.object_class(object_class).id  # checked before anything is added
+    class_id, wkt = annotation_fields(
+        taxonomy, object_class, geometry, confidence, class_confidence, frame
+    )
     annotation = Annotation(
         assessment=assessment,
         entity_id=entity(session, taxonomy.workflow, entity_id),
         object_class_id=class_id,
-        geometry=shape.wkt,
+        geometry=wkt,
         confidence=confidence,
         class_confidence=class_confidence,
         frame=frame,
@@ -347,6 +356,25 @@ def add_annotation(
     session.add(annotation)
     session.flush()
     return annotation
+
+
+def annotation_fields(
+    taxonomy: Taxonomy,
+    object_class: str,
+    geometry: str | Geometry,
+    confidence: float | None,
+    class_confidence: float | None,
+    frame: int,
+) -> tuple[int, str]:
+    """The rules of an annotation, checked before anything is added: its object class id
+    and its geometry's canonical WKT."""
+    shape = parse_wkt(geometry) if isinstance(geometry, str) else geometry
+    for label, value in (("confidence", confidence), ("class confidence", class_confidence)):
+        if value is not None and not 0 <= value <= 1:
+            raise InvalidValueError(f"{label} must be between 0 and 1, got {value}")
+    if frame < 0:
+        raise InvalidValueError(f"a frame number starts at 0, got {frame}")
+    return taxonomy.object_class(object_class).id, shape.wkt
 
 
 def add_value(
@@ -360,25 +388,365 @@ def add_value(
     annotation: Annotation | None = None,
 ) -> AttributeValue:
     """An attribute value of an annotation, or of the entity as a whole (annotation=None)."""
-    definition = taxonomy.attribute(attribute)
-    if confidence is not None and not 0 <= confidence <= 1:
-        raise InvalidValueError(f"confidence must be between 0 and 1, got {confidence}")
-    text = canonical_value(definition, value)  # checked before anything is added
-    if annotation is not None and (
-        annotation.assessment_id != assessment.id or annotation.entity_id != str(entity_id)
-    ):
-        # Exports rely on it: an annotation's values are of its entity and its assessment.
-        raise InvalidValueError(
-            f"a value of annotation {annotation.id} must be of its entity "
-            f"{annotation.entity_id} in its assessment {annotation.assessment_id}"
+    attribute_id, text = value_fields(taxonomy, attribute, value, confidence)
+    if annotation is not None:
+        _check_value_of(
+            annotation.id,
+            annotation.assessment_id,
+            annotation.entity_id,
+            assessment.id,
+            str(entity_id),
         )
     attribute_value = AttributeValue(
         assessment=assessment,
         entity_id=entity(session, taxonomy.workflow, entity_id),
         annotation_id=annotation.id if annotation else None,
-        attribute_id=definition.id,
+        attribute_id=attribute_id,
         value=text,
         confidence=confidence,
     )
     session.add(attribute_value)
     return attribute_value
+
+
+def value_fields(
+    taxonomy: Taxonomy, attribute: str, value: object, confidence: float | None
+) -> tuple[int, str]:
+    """The rules of an attribute value, checked before anything is added: the attribute's
+    id and the value's canonical text."""
+    definition = taxonomy.attribute(attribute)
+    if confidence is not None and not 0 <= confidence <= 1:
+        raise InvalidValueError(f"confidence must be between 0 and 1, got {confidence}")
+    return definition.id, canonical_value(definition, value)
+
+
+def _check_value_of(
+    annotation_id: int, of_assessment: int, of_entity: str, assessment_id: int, entity_id: str
+) -> None:
+    # Exports rely on it: an annotation's values are of its entity and its assessment.
+    if (of_assessment, of_entity) != (assessment_id, entity_id):
+        raise InvalidValueError(
+            f"a value of annotation {annotation_id} must be of its entity "
+            f"{of_entity} in its assessment {of_assessment}"
+        )
+
+
+# -- the bulk path ----------------------------------------------------------------------------
+
+BULK_ROWS = 20_000  # rows waiting in memory before they are inserted
+
+
+class AnnotationRef(NamedTuple):
+    """An annotation written by a ``BulkWriter``: what its values are checked against."""
+
+    id: int
+    assessment_id: int
+    entity_id: str
+
+
+class BulkWriter:
+    """The bulk write path of one import: the COCO and long-CSV importers and the demo.
+
+    Every row is checked by the same rules as the single-row functions above (the same
+    helpers), gets its id at once (kept from the input with ``keep_ids``, else from the
+    table's own sequence: blocks of ``nextval`` on PostgreSQL; on SQLite the import holds the
+    write lock from the start and counts on from the greatest id), waits in memory, and goes
+    in with Core ``executemany`` in batches, parents before children, so every foreign key
+    holds at every insert. Memory is bounded by ``batch_rows``, not by the input.
+
+    The caller's transaction makes the import all or nothing; ``finish()`` writes what still
+    waits (and moves PostgreSQL's sequences past kept ids).
+    """
+
+    _ORDER = (Case, DataFile, Assessment, Entity, Annotation, AttributeValue)  # parents first
+
+    def __init__(
+        self, session: Session, *, keep_ids: bool = False, batch_rows: int | None = None
+    ) -> None:
+        self.session = session
+        self.keep_ids = keep_ids
+        self.batch_rows = batch_rows or BULK_ROWS
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self.pending: dict[type, list[dict]] = {model: [] for model in self._ORDER}
+        self.waiting = 0
+        self.written = 0  # rows inserted so far (progress)
+        self._ids: dict[type, _Ids] = {}
+        self._entities: dict[tuple[int, str], str] = {}  # (workflow, as given) -> UUID
+        self._cases: dict[int, dict[tuple[int | None, str], int]] = {}  # workflow -> key -> id
+        self._next_count: dict[int, int] = {}  # case id -> the count of its next file
+        session.flush()
+        if not self.postgresql:  # take SQLite's write lock now: no one else counts on our ids
+            session.execute(text("DELETE FROM entity WHERE 0"))
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def case(self, workflow: Workflow, external_id: str, order: WorkflowOrder | None) -> int:
+        """The id of the workflow's case (in the order, if any), created if new."""
+        external_id = str(external_id)
+        if not external_id.strip():
+            raise InvalidValueError("a case needs a non-empty external ID")
+        if order is not None and order.workflow_id != workflow.id:
+            raise UnknownChoiceError(
+                f"order {order.name!r} belongs to another workflow than {workflow.name!r}"
+            )
+        cases = self._cases.get(workflow.id)
+        if cases is None:
+            cases = self._cases[workflow.id] = self._load_cases(workflow.id)
+        key = (order.id if order else None, external_id)
+        case_id = cases.get(key)
+        if case_id is None:
+            case_id = cases[key] = self._id(Case)
+            self._next_count[case_id] = 1
+            self._add(
+                Case,
+                id=case_id,
+                workflow_id=workflow.id,
+                workflow_order_id=key[0],
+                external_id=external_id,
+            )
+        return case_id
+
+    def files_in_case(self, case_id: int) -> int:
+        return self._next_count[case_id] - 1
+
+    def file(
+        self,
+        case_id: int,
+        source: DataSource,
+        file_name: str,
+        *,
+        data: bytes | None = None,
+        storage: FileStorage | None = None,
+        count: int | None = None,
+        file_id: int | None = None,
+    ) -> int:
+        """A file of a case (from ``case``), as ``add_file_record`` describes; its id."""
+        if data is not None:
+            if storage is None:
+                raise ValueError("storing a file's bytes needs the file storage")
+            width, height, content_type = image_facts(file_name, data)
+            key, digest = storage.put_image(data, PurePosixPath(file_name).suffix.lower())
+            size = len(data)
+        else:
+            width = height = size = 0
+            key = digest = ""
+            content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        if count is None:
+            count = self._next_count[case_id]
+        elif count < 1:
+            raise InvalidValueError(f"a file's count starts at 1, got {count} for {file_name!r}")
+        self._next_count[case_id] = max(self._next_count[case_id], count + 1)
+        file_id = self._given(DataFile, file_id)
+        self._add(
+            DataFile,
+            id=file_id,
+            case_id=case_id,
+            count=count,
+            data_source_id=source.id,
+            file_name=file_name,
+            content_type=content_type,
+            width=width,
+            height=height,
+            byte_size=size,
+            sha256=digest,
+            storage_key=key,
+        )
+        return file_id
+
+    def assessment(
+        self,
+        file_id: int,
+        stage: str,
+        stage_kind: str | StageKind,
+        assessed_by: str,
+        assessed_at: datetime,
+        *,
+        assessment_id: int | None = None,
+    ) -> int:
+        assessment_id = self._given(Assessment, assessment_id)
+        self._add(
+            Assessment,
+            id=assessment_id,
+            data_file_id=file_id,
+            stage=stage,
+            stage_kind=StageKind(stage_kind),
+            assessed_by=assessed_by,
+            assessed_at=stored_time(assessed_at),
+        )
+        return assessment_id
+
+    def annotation(
+        self,
+        taxonomy: Taxonomy,
+        assessment_id: int,
+        entity_id: str | None,
+        object_class: str,
+        geometry: str | Geometry,
+        confidence: float | None = None,
+        class_confidence: float | None = None,
+        frame: int = 0,
+        *,
+        annotation_id: int | None = None,
+    ) -> AnnotationRef:
+        class_id, wkt = annotation_fields(
+            taxonomy, object_class, geometry, confidence, class_confidence, frame
+        )
+        entity_id = self._entity(taxonomy.workflow.id, entity_id)
+        annotation_id = self._given(Annotation, annotation_id)
+        self._add(
+            Annotation,
+            id=annotation_id,
+            assessment_id=assessment_id,
+            entity_id=entity_id,
+            object_class_id=class_id,
+            geometry=wkt,
+            confidence=confidence,
+            class_confidence=class_confidence,
+            frame=frame,
+        )
+        return AnnotationRef(annotation_id, assessment_id, entity_id)
+
+    def value(
+        self,
+        taxonomy: Taxonomy,
+        assessment_id: int,
+        entity_id: str,
+        attribute: str,
+        value: object,
+        confidence: float | None = None,
+        annotation: AnnotationRef | None = None,
+    ) -> None:
+        """A value of an annotation (from ``annotation``) or of the entity as a whole."""
+        attribute_id, text_ = value_fields(taxonomy, attribute, value, confidence)
+        entity_id = self._entity(taxonomy.workflow.id, entity_id)
+        if annotation is not None:
+            _check_value_of(annotation.id, *annotation[1:], assessment_id, entity_id)
+        self._add(
+            AttributeValue,
+            id=self._id(AttributeValue),
+            assessment_id=assessment_id,
+            entity_id=entity_id,
+            annotation_id=annotation.id if annotation else None,
+            attribute_id=attribute_id,
+            value=text_,
+            confidence=confidence,
+        )
+
+    # -- writing --------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Insert every waiting row, parents first."""
+        for model in self._ORDER:
+            rows = self.pending[model]
+            if not rows:
+                continue
+            statement = insert(model.__table__)
+            if model is Entity:  # recorded by an earlier import, or in this one's last batch
+                statement = (
+                    pg_insert(model.__table__)
+                    if self.postgresql
+                    else sqlite_insert(model.__table__)
+                ).on_conflict_do_nothing()
+            self.session.execute(statement, rows)
+            self.written += len(rows)
+            self.pending[model] = []
+        self.waiting = 0
+
+    def finish(self) -> None:
+        self.flush()
+        if self.keep_ids and self.postgresql:
+            advance_sequences(self.session)
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _add(self, model: type, **row) -> None:
+        self.pending[model].append(row)
+        self.waiting += 1
+        if self.waiting >= self.batch_rows:
+            self.flush()
+
+    def _entity(self, workflow_id: int, entity_id: str | None) -> str:
+        """The entity's UUID, recorded in the workflow with the first row that names it."""
+        if not entity_id:
+            entity_id = str(uuid.uuid4())
+        known = self._entities.get((workflow_id, entity_id))
+        if known is not None:
+            return known
+        canonical = entity_uuid(entity_id)
+        if (workflow_id, canonical) not in self._entities:
+            self._add(Entity, workflow_id=workflow_id, id=canonical)
+            self._entities[(workflow_id, canonical)] = canonical
+        self._entities[(workflow_id, entity_id)] = canonical
+        return canonical
+
+    def _given(self, model: type, given: int | None) -> int:
+        if self.keep_ids:
+            if given is None:
+                raise ValueError(f"keep_ids: every {model.__tablename__} needs its id")
+            return given
+        return self._id(model)
+
+    def _id(self, model: type) -> int:
+        ids = self._ids.get(model)
+        if ids is None:
+            ids = self._ids[model] = _Ids(self.session, model.__tablename__, self.postgresql)
+        return ids.take()
+
+    def _load_cases(self, workflow_id: int) -> dict[tuple[int | None, str], int]:
+        """The workflow's cases, and the count each one's next file gets."""
+        cases = {}
+        rows = self.session.execute(
+            select(Case.id, Case.workflow_order_id, Case.external_id, func.max(DataFile.count))
+            .outerjoin(DataFile, DataFile.case_id == Case.id)
+            .where(Case.workflow_id == workflow_id)
+            .group_by(Case.id, Case.workflow_order_id, Case.external_id)
+        )
+        for case_id, order_id, external_id, last in rows:
+            cases[(order_id, external_id)] = case_id
+            self._next_count[case_id] = (last or 0) + 1
+        return cases
+
+
+class _Ids:
+    """New ids of one table, in increasing order, that nobody else can take."""
+
+    def __init__(self, session: Session, table: str, postgresql: bool) -> None:
+        self.session = session
+        self.table = table
+        self.postgresql = postgresql
+        self.block: list[int] = []
+        self.size = 64  # PostgreSQL: ids fetched per round trip, doubling to 8192
+        self.next = None
+        if not postgresql:  # the write lock is held: count on from the greatest id
+            greatest = session.execute(text(f"SELECT MAX(id) FROM {table}")).scalar()
+            self.next = (greatest or 0) + 1
+
+    def take(self) -> int:
+        if not self.postgresql:
+            taken, self.next = self.next, self.next + 1
+            return taken
+        if not self.block:
+            rows = self.session.execute(
+                text(
+                    f"SELECT nextval(pg_get_serial_sequence('{self.table}', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": self.size},
+            )
+            self.block = sorted((row[0] for row in rows), reverse=True)
+            self.size = min(self.size * 2, 8192)
+        return self.block.pop()
+
+
+def advance_sequences(session: Session) -> None:
+    """Move PostgreSQL's id sequences past ids inserted explicitly (never backwards)."""
+    for model in (Case, DataFile, Assessment, Annotation, AttributeValue):
+        table = model.__tablename__
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        session.execute(
+            text(
+                f"SELECT setval({sequence}, GREATEST(MAX(id), "
+                f"COALESCE(pg_sequence_last_value({sequence}::regclass), 1))) "
+                f"FROM {table} HAVING COUNT(*) > 0"
+            )
+        )

@@ -35,7 +35,9 @@ from dashboard.store.models import (
     Case,
     DataFile,
     DataSource,
+    Entity,
     ObjectClass,
+    Workflow,
     WorkflowOrder,
 )
 
@@ -503,19 +505,20 @@ def test_assessed_at_in_another_zone_is_stored_as_utc(harbour):
     assert stamps == {datetime(2026, 11, 28, 18, 7, 1)}
 
 
-def test_a_kept_entity_must_belong_to_the_workflow(harbour):
+def test_a_uuid_known_in_another_workflow_is_an_entity_of_this_one_too(harbour):
     with harbour.store.session() as session:
         other = writer.create_workflow(session, "other", ["vessel"])
         writer.entity(session, other, ENTITY_A)
-    before = table_counts(harbour.store)
 
-    with pytest.raises(ImportRecordError) as caught:
-        harbour.run(machine_coco())
+    harbour.run(machine_coco())
 
-    assert str(caught.value) == (
-        f"annotation 11: entity {ENTITY_A} belongs to another workflow, not 'harbour'"
-    )
-    assert table_counts(harbour.store) == before
+    with harbour.store.session() as session:
+        owners = session.scalars(
+            select(Workflow.name)
+            .join(Entity, Entity.workflow_id == Workflow.id)
+            .where(Entity.id == ENTITY_A)
+        )
+        assert sorted(owners) == ["harbour", "other"]
 
 
 def test_a_missing_coco_file_is_named(harbour):

@@ -32,6 +32,7 @@ from dashboard.store.models import (
     Attribute,
     Base,
     DataFile,
+    Entity,
     ObjectClass,
     ValueType,
     Workflow,
@@ -597,3 +598,59 @@ def test_an_empty_review_round_trips_and_keeps_latest_right(store, second_store)
 def test_a_row_with_some_value_cells_empty_is_still_refused(store, hand_csv):
     data = edited(hand_csv, lambda rows: set_cell(rows, 5, "entity_id", ""))
     assert_refused(store, data, ImportRecordError, "line 5: the cell 'entity_id' is empty")
+
+
+def test_a_csv_imported_under_a_new_workflow_name_gets_its_own_entities(store):
+    from dashboard.query.overview import summary
+
+    build_hand_workflow(store)
+    rows = rows_of(export(store, "all", "long"))
+    for line in range(2, len(rows) + 1):
+        set_cell(rows, line, "workflow", "harbour-copy")
+
+    import_long_csv(store, io.BytesIO(csv_of(rows)))
+
+    original, copy = summary(store, WORKFLOW), summary(store, "harbour-copy")
+    assert copy["entities"] == original["entities"] > 0
+    assert copy["annotations"] == original["annotations"]
+    with store.session() as s:  # each UUID is an entity of both workflows
+        owners = s.execute(select(Entity.id, func.count()).group_by(Entity.id)).all()
+    assert {count for _, count in owners} == {2}
+
+
+def table_checksum(store: Store) -> dict[str, str]:
+    """Every table's rows, sorted, hashed: equal only if the data is exactly the same."""
+    import hashlib
+
+    with store.engine.connect() as connection:
+        sums = {}
+        for table in Base.metadata.sorted_tables:
+            rows = sorted(repr(tuple(row)) for row in connection.execute(select(table)))
+            sums[table.name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+        return sums
+
+
+@pytest.mark.parametrize("empty", [True, False], ids=["into an empty store", "appending"])
+def test_a_failure_late_in_the_file_leaves_the_store_exactly_as_before(
+    store, second_store, monkeypatch, empty
+):
+    """The bulk path has inserted several batches by the time the bad row comes: the
+    transaction takes them all back (counts and a checksum of every table)."""
+    monkeypatch.setattr(writer, "BULK_ROWS", 7)
+    build_hand_workflow(store)
+    rows = rows_of(export(store, "all", "long"))
+    target = second_store
+    if not empty:
+        import_long_csv(target, io.BytesIO(csv_of(rows)))
+    last_location = max(
+        line for line in range(2, len(rows) + 1) if cell(rows, line, "attribute") == "location"
+    )
+    set_cell(rows, last_location, "value", "POLYGON ((0 0, 1 1))")
+    before_counts, before_sums = table_counts(target), table_checksum(target)
+
+    with pytest.raises(InvalidGeometryError) as caught:
+        import_long_csv(target, io.BytesIO(csv_of(rows)))
+
+    assert str(caught.value).startswith(f"line {last_location}: ")
+    assert table_counts(target) == before_counts
+    assert table_checksum(target) == before_sums

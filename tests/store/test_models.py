@@ -171,7 +171,7 @@ def test_migrating_twice_changes_nothing(store):
     from dashboard.store.db import SCHEMA_HEAD, alembic_config
 
     head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
-    assert head == SCHEMA_HEAD == "0003"  # opening skips Alembic only at the true head
+    assert head == SCHEMA_HEAD == "0004"  # opening skips Alembic only at the true head
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
             (head,)
@@ -246,7 +246,6 @@ BROKEN_ROWS: dict[str, Callable[[World], object]] = {
     "frame -1": lambda w: annotation(w, frame=-1),
     "value confidence 1.5": lambda w: attribute_value(w, confidence=1.5),
     "value confidence -0.5": lambda w: attribute_value(w, confidence=-0.5),
-    "annotation of an unknown entity": lambda w: annotation(w, entity_id=E2),
     "file of an unknown data source": lambda w: data_file(w, data_source_id=w.source + 100),
 }
 
@@ -612,9 +611,12 @@ def test_unknown_class_and_attribute_name_the_known_ones(store, world):
 def test_an_entity_belongs_to_one_workflow(store, world):
     with store.session() as s:
         other = writer.create_workflow(s, "other", ["vessel"])
-        with pytest.raises(InvalidValueError) as caught:
-            writer.entity(s, other, E1)
-        assert str(caught.value) == f"entity {E1} belongs to another workflow than 'other'"
+        first = s.scalar(select(Entity.workflow_id).where(Entity.id == E1))
+        assert writer.entity(s, other, E1) == E1  # the same UUID: another entity, of "other"
+        assert set(s.scalars(select(Entity.workflow_id).where(Entity.id == E1))) == {
+            first,
+            other.id,
+        }
         with pytest.raises(InvalidValueError) as caught:
             writer.entity(s, other, "E-1")
         assert str(caught.value) == "entity id 'E-1' is not a UUID"
@@ -736,19 +738,74 @@ def test_a_value_of_an_annotation_must_be_of_its_entity_and_assessment(store):
         writer.add_value(s, tax, first, annotation.entity_id, "note", "ok", None, annotation)
 
 
-def test_a_store_behind_the_newest_migration_is_migrated_on_open(tmp_path):
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, tmp_path, request):
+    """Migration 0004: the entity's key becomes (workflow, UUID). A store of 0003 where one
+    UUID was used in two workflows (the long-CSV import of old) gets the missing record, and
+    every annotation and value survives the table copies (foreign keys off on SQLite)."""
+    from alembic import command
     from sqlalchemy import text
 
-    from dashboard.store.db import open_store, schema_version
+    from dashboard.store.db import alembic_config, make_engine, open_store, schema_version
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    first = open_store(db_url=url, files_url=str(tmp_path / "f"))
-    assert schema_version(first.engine) == "0003"
-    with first.engine.begin() as connection:  # as a store made by an older release
-        connection.execute(text("DROP TABLE export_job"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    first.dispose()
-    again = open_store(db_url=url, files_url=str(tmp_path / "f"))
-    assert schema_version(again.engine) == "0003"
-    assert "export_job" in inspect(again.engine).get_table_names()
-    again.dispose()
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "0003")
+    statements = [
+        "INSERT INTO workflow (id, name, description) VALUES (1, 'one', ''), (2, 'two', '')",
+        "INSERT INTO object_class (id, workflow_id, name, colour, position) "
+        "VALUES (1, 1, 'car', '#000000', 0), (2, 2, 'car', '#000000', 0)",
+        "INSERT INTO attribute (id, workflow_id, name, value_type, position) "
+        "VALUES (1, 1, 'note', 'string', 0), (2, 2, 'note', 'string', 0)",
+        "INSERT INTO data_source (id, name, kind) VALUES (1, 'cam', 'upload')",
+        "INSERT INTO assessment_case (id, workflow_id, external_id) VALUES (1, 1, 'c'), "
+        "(2, 2, 'c')",
+        "INSERT INTO data_file (id, case_id, count, data_source_id, file_name, content_type, "
+        "width, height, byte_size, sha256, storage_key) VALUES "
+        "(1, 1, 1, 1, 'a.jpg', 'image/jpeg', 0, 0, 0, '', ''), "
+        "(2, 2, 1, 1, 'a.jpg', 'image/jpeg', 0, 0, 0, '', '')",
+        "INSERT INTO assessment (id, data_file_id, stage, stage_kind, assessed_by, assessed_at) "
+        "VALUES (1, 1, 'm', 'machine', 'x', '2026-01-01 00:00:00'), "
+        "(2, 2, 'm', 'machine', 'x', '2026-01-01 00:00:00')",
+        f"INSERT INTO entity (id, workflow_id) VALUES ('{E1}', 1), ('{E2}', 1)",
+        "INSERT INTO annotation (id, assessment_id, entity_id, object_class_id, geometry, frame) "
+        f"VALUES (1, 1, '{E1}', 1, 'POINT (1 1)', 0), (2, 2, '{E1}', 2, 'POINT (1 1)', 0)",
+        "INSERT INTO attribute_value (id, assessment_id, entity_id, annotation_id, "
+        f"attribute_id, value) VALUES (1, 1, '{E1}', 1, 1, 'a'), (2, 2, '{E1}', 2, 2, 'b'), "
+        f"(3, 2, '{E1}', NULL, 2, 'c')",
+    ]
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+    store = open_store(db_url=url, files_url=str(tmp_path / "f"))
+    try:
+        assert schema_version(store.engine) == "0004"
+        with store.session() as s:
+            entities = sorted(tuple(r) for r in s.execute(select(Entity.workflow_id, Entity.id)))
+            assert entities == [(1, E1), (1, E2), (2, E1)]  # E2: an entity with no rows
+            assert s.scalar(select(func.count()).select_from(Annotation)) == 2
+            assert s.scalar(select(func.count()).select_from(AttributeValue)) == 3
+        with store.engine.connect() as connection:
+            assert (
+                connection.exec_driver_sql(
+                    "PRAGMA foreign_keys" if backend == "sqlite" else "SELECT 1"
+                ).scalar()
+                == 1
+            )  # foreign keys are on again on SQLite
+        with store.session() as s:  # deleting a workflow still cascades through its cases
+            s.execute(text("DELETE FROM workflow WHERE id = 2"))
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(Annotation)) == 1
+            assert sorted(tuple(r) for r in s.execute(select(Entity.workflow_id, Entity.id))) == [
+                (1, E1),
+                (1, E2),
+            ]
+    finally:
+        store.dispose()
