@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         help="create the workflow if the store has none of that name, its object classes "
         "from the COCO categories and its attributes from the annotations' attributes",
     )  # fmt: skip
+    coco.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     long_csv = commands.add_parser(
         "import-csv", help="import a long CSV (Attribute Values and Confidences) of this tool"
@@ -121,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the CSV was exported with spreadsheet safety off: keep every leading '",
     )
+    long_csv.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
@@ -191,6 +194,27 @@ def _export(store: Store, args: argparse.Namespace) -> None:
 SKIPPED_SHOWN = 5
 
 
+@contextmanager
+def _import_bar(args: argparse.Namespace, unit: str):
+    """An import's progress bar on stderr (on a terminal, without -q); yields its callback."""
+    bar = tqdm(
+        total=0,
+        unit=unit,
+        unit_scale=unit == "B",
+        disable=args.quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
 def _writable_target(output: str) -> Path:
     """The output path, checked before any work: bad input names the path the user gave."""
     target = Path(output)
@@ -251,18 +275,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "import-coco":
             from dashboard.store.coco import import_coco
 
-            summary = import_coco(
-                store,
-                args.workflow,
-                args.coco_json,
-                args.images_dir,
-                stage=args.stage,
-                stage_kind=args.stage_kind,
-                assessed_by=args.assessed_by,
-                data_source=args.data_source,
-                order=args.order,
-                create=args.create,
-            )
+            with _import_bar(args, "image") as progress:
+                summary = import_coco(
+                    store,
+                    args.workflow,
+                    args.coco_json,
+                    args.images_dir,
+                    stage=args.stage,
+                    stage_kind=args.stage_kind,
+                    assessed_by=args.assessed_by,
+                    data_source=args.data_source,
+                    order=args.order,
+                    create=args.create,
+                    progress=progress,
+                )
             print(summary)
         elif args.command == "create-workflow":
             from dashboard.store import writer
@@ -278,13 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "import-csv":
             from dashboard.store.csv_import import import_long_csv
 
-            summary = import_long_csv(
-                store,
-                args.csv_file,
-                workflow=args.workflow,
-                images_dir=args.images_dir,
-                spreadsheet_safe=not args.no_spreadsheet_safety,
-            )
+            with _import_bar(args, "B") as progress:
+                summary = import_long_csv(
+                    store,
+                    args.csv_file,
+                    workflow=args.workflow,
+                    images_dir=args.images_dir,
+                    spreadsheet_safe=not args.no_spreadsheet_safety,
+                    progress=progress,
+                )
             print(summary)
     except AssessError as exc:
         print(f"assess-export: error: {exc}", file=sys.stderr)

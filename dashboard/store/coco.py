@@ -41,7 +41,7 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,12 +132,14 @@ def import_coco(
     data_source: str = "coco-import",
     order: str | None = None,
     create: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Import a COCO file as one assessment per image; all or nothing (see module docs).
 
     ``assessed_at`` defaults to now (UTC, whole seconds); a naive datetime is taken as UTC.
     ``create``: a workflow the store does not have is created in the same transaction, its
     taxonomy inferred from the file (``taxonomy_file.infer_from_coco``).
+    ``progress(images written, images in all)`` is called as the images go in.
     """
     kind = _stage_kind(stage_kind)
     for name, text in (
@@ -162,7 +164,7 @@ def import_coco(
         taxonomy = writer.Taxonomy(workflow_)
         coco = parse_coco(document, taxonomy, source=coco_path.name)
         importer = _Importer(session, store, taxonomy, Path(images_dir), data_source)
-        return importer.run(coco, order, stage, kind, assessed_by, when)
+        return importer.run(coco, order, stage, kind, assessed_by, when, progress)
 
 
 def read_coco_json(path: Path) -> dict:
@@ -232,12 +234,15 @@ class _Importer:
         stage_kind: StageKind,
         assessed_by: str,
         assessed_at: datetime,
+        progress: Callable[[int, int], None] | None = None,
     ) -> ImportSummary:
         order_ = writer.workflow_order(self.session, self.workflow, order) if order else None
         existing = self._existing_files(coco.images, order_)
         bulk = writer.BulkWriter(self.session)
         added = matched = stored_annotations = stored_values = 0
-        for image in coco.images:
+        for number, image in enumerate(coco.images, 1):
+            if progress is not None:
+                progress(number - 1, len(coco.images))
             data_file = existing.get(image.file_name)
             with _about(image.label):
                 if data_file is None:
@@ -267,6 +272,8 @@ class _Importer:
                             )
                             stored_values += 1
         bulk.finish()
+        if progress is not None:
+            progress(len(coco.images), len(coco.images))
         return ImportSummary(added, matched, len(coco.images), stored_annotations, stored_values)
 
     def _existing_files(

@@ -29,8 +29,8 @@ again with the same options, gives the same bytes. The rules, in the order a use
   id, annotations by entity then id, values of one attribute by id) stays the same, so
   exports then differ only in the id columns; ``ImportSummary.ids_kept`` says which
   happened. Entities keep their UUIDs in both cases; an entity is of its workflow, so the
-  same UUIDs under another workflow name are that workflow's own entities. On PostgreSQL the id sequences are
-  moved past the imported ids, so later inserts do not collide.
+  same UUIDs under another workflow name are that workflow's own entities. On PostgreSQL
+  the id sequences are moved past the imported ids, so later inserts do not collide.
 - Files: the case is found or created by (workflow, workflow order, external ID); files
   are numbered in CSV order after the case's existing files; data sources by name. With
   ``images_dir``, a file's bytes are read from ``images_dir / file_name`` when that file
@@ -53,7 +53,7 @@ import heapq
 import io
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,6 +93,7 @@ MAX_LENGTHS = {
     "assessed_by": 200,
     "attribute": 200,
 }
+PROGRESS_ROWS = 10_000  # rows between two progress calls
 FIELD_SIZE_LIMIT = 1 << 26  # characters per cell: a detailed polygon's WKT can be long
 _HEAD = LONG_COLUMNS.index("entity_id")  # the cells before it repeat per assessment
 _HEAD_TEXT_COLUMNS = frozenset(LONG_COLUMNS[:_HEAD]) - {"file_id", "assessment_id"}
@@ -131,13 +132,19 @@ def import_long_csv(
     workflow: str | None = None,
     images_dir: str | Path | None = None,
     spreadsheet_safe: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
-    """Import a long CSV (a path or an open stream); all or nothing (see the module docs)."""
+    """Import a long CSV (a path or an open stream); all or nothing (see the module docs).
+
+    ``progress(bytes read, bytes in all)`` is called now and then while reading a path.
+    """
     images = Path(images_dir) if images_dir is not None else None
     with _text(source) as stream, store.session() as session:
         reader = csv.reader(stream, strict=True)
         importer = _Importer(session, store, workflow, images, spreadsheet_safe)
         line = 1
+        raw = getattr(stream, "buffer", None) if isinstance(source, str | Path) else None
+        total = Path(source).stat().st_size if raw is not None else 0
         try:
             header = next(reader, None)
             importer.check_header(header)
@@ -145,6 +152,8 @@ def import_long_csv(
                 line = reader.line_num
                 if row:  # a blank line
                     importer.add_row(line, row)
+                if progress is not None and raw is not None and line % PROGRESS_ROWS == 0:
+                    progress(raw.tell(), total)
         except UnicodeDecodeError as exc:
             raise ImportRecordError(
                 f"at or after line {line + 1}: the file is not UTF-8 text ({exc.reason}); "
@@ -152,7 +161,10 @@ def import_long_csv(
             ) from None
         except csv.Error as exc:
             raise ImportRecordError(f"line {reader.line_num}: malformed CSV: {exc}") from None
-        return importer.finish()
+        summary = importer.finish()
+        if progress is not None and raw is not None:
+            progress(total, total)
+        return summary
 
 
 @contextmanager

@@ -842,3 +842,14 @@ def test_bad_input_names_the_record_and_imports_nothing(harbour, bad):
     for fragment in bad.fragments:
         assert fragment in message
     assert table_counts(harbour.store) == before
+
+
+def test_progress_counts_the_images_up_to_all_of_them(harbour):
+    calls: list[tuple[int, int]] = []
+
+    harbour.run(machine_coco(), progress=lambda done, total: calls.append((done, total)))
+
+    images = len(machine_coco()["images"])
+    assert calls[0] == (0, images)
+    assert calls[-1] == (images, images)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)

@@ -654,3 +654,23 @@ def test_a_failure_late_in_the_file_leaves_the_store_exactly_as_before(
     assert str(caught.value).startswith(f"line {last_location}: ")
     assert table_counts(target) == before_counts
     assert table_checksum(target) == before_sums
+
+
+def test_progress_of_a_path_counts_bytes_up_to_the_file_size(
+    store, second_store, monkeypatch, tmp_path
+):
+    from dashboard.store import csv_import
+
+    monkeypatch.setattr(csv_import, "PROGRESS_ROWS", 3)
+    build_hand_workflow(store)
+    path = tmp_path / "long.csv"
+    path.write_bytes(export(store, "all", "long"))
+    calls: list[tuple[int, int]] = []
+
+    import_long_csv(second_store, path, progress=lambda done, total: calls.append((done, total)))
+
+    size = path.stat().st_size
+    assert len(calls) > 1
+    assert calls[-1] == (size, size)
+    assert all(total == size and 0 <= done <= size for done, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
