@@ -33,7 +33,7 @@ QUICK = {
     "route": ["--gib", "0.25"],
     "preview": ["--repeat", "2", "--rows", "200000"],
     "preview-images": ["--images", "3"],
-    "import": ["--rows", "20000"],
+    "import": ["--rows", "20000", "--coco", "300,3000"],
 }
 
 HEADER = """# Benchmark results

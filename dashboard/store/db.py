@@ -66,12 +66,37 @@ def schema_version(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (creates it on an empty database)."""
+    """Bring the schema to the newest migration (creates it on an empty database).
+
+    On PostgreSQL, processes starting at once (several servers and workers of a team
+    deployment) migrate one after the other: the first holds an advisory lock, the others
+    wait for it and then find the schema at the head.
+    """
     if schema_version(engine) == SCHEMA_HEAD:
         return
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    with _migration_lock(engine):
+        if schema_version(engine) != SCHEMA_HEAD:
+            command.upgrade(alembic_config(engine), "head")
+
+
+MIGRATION_LOCK = 0x41535345  # "ASSE": the advisory lock key of schema migrations
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":  # SQLite: its own write lock serialises writers
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
 
 
 class Store:

@@ -809,3 +809,22 @@ def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, 
             ]
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_processes_starting_at_once_on_an_empty_database_migrate_one_after_the_other(
+    pg_schema_url, tmp_path
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashboard.store.db import SCHEMA_HEAD, open_store, schema_version
+
+    def start(_):
+        store = open_store(db_url=pg_schema_url, files_url=str(tmp_path / "f"))
+        try:
+            return schema_version(store.engine)
+        finally:
+            store.dispose()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(start, range(4))) == [SCHEMA_HEAD] * 4
