@@ -130,13 +130,7 @@ def case(
     session: Session, workflow: Workflow, external_id: str, order: WorkflowOrder | None = None
 ) -> Case:
     """The case of that external ID in the workflow (and order), created if new."""
-    external_id = str(external_id)
-    if not external_id.strip():
-        raise InvalidValueError("a case needs a non-empty external ID")
-    if order is not None and order.workflow_id != workflow.id:
-        raise UnknownChoiceError(
-            f"order {order.name!r} belongs to another workflow than {workflow.name!r}"
-        )
+    external_id = case_key(workflow, external_id, order)
     found = session.scalar(
         select(Case).where(
             Case.workflow_id == workflow.id,
@@ -151,6 +145,18 @@ def case(
         session.add(found)
         session.flush()
     return found
+
+
+def case_key(workflow: Workflow, external_id: object, order: WorkflowOrder | None) -> str:
+    """The rules of a case, checked before anything is added: its external ID as text."""
+    external_id = str(external_id)
+    if not external_id.strip():
+        raise InvalidValueError("a case needs a non-empty external ID")
+    if order is not None and order.workflow_id != workflow.id:
+        raise UnknownChoiceError(
+            f"order {order.name!r} belongs to another workflow than {workflow.name!r}"
+        )
+    return external_id
 
 
 def add_file(
@@ -218,16 +224,7 @@ def add_file_record(
     byte size, content type guessed from the name (see ``DataFile``). ``count`` defaults to
     the next number of the case.
     """
-    if data is not None:
-        if storage is None:
-            raise ValueError("storing a file's bytes needs the file storage")
-        width, height, content_type = image_facts(file_name, data)
-        key, digest = storage.put_image(data, PurePosixPath(file_name).suffix.lower())
-        size = len(data)
-    else:
-        width = height = size = 0
-        key = digest = ""
-        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    width, height, content_type, size, digest, key = file_fields(file_name, storage, data)
     if count is None:
         last = session.scalar(
             select(DataFile.count)
@@ -252,6 +249,22 @@ def add_file_record(
     session.add(data_file)
     session.flush()
     return data_file
+
+
+def file_fields(
+    file_name: str, storage: FileStorage | None, data: bytes | None
+) -> tuple[int, int, str, int, str, str]:
+    """Width, height, content type, byte size, sha256 and storage key of a file named by an
+    import: with ``data``, the bytes are stored as ``add_file`` stores them; without, the
+    file is recorded without bytes (zero sizes, empty key and sha256, type from the name)."""
+    if data is None:
+        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        return 0, 0, content_type, 0, "", ""
+    if storage is None:
+        raise ValueError("storing a file's bytes needs the file storage")
+    width, height, content_type = image_facts(file_name, data)
+    key, digest = storage.put_image(data, PurePosixPath(file_name).suffix.lower())
+    return width, height, content_type, len(data), digest, key
 
 
 def add_assessment(
@@ -482,13 +495,7 @@ class BulkWriter:
 
     def case(self, workflow: Workflow, external_id: str, order: WorkflowOrder | None) -> int:
         """The id of the workflow's case (in the order, if any), created if new."""
-        external_id = str(external_id)
-        if not external_id.strip():
-            raise InvalidValueError("a case needs a non-empty external ID")
-        if order is not None and order.workflow_id != workflow.id:
-            raise UnknownChoiceError(
-                f"order {order.name!r} belongs to another workflow than {workflow.name!r}"
-            )
+        external_id = case_key(workflow, external_id, order)
         cases = self._cases.get(workflow.id)
         if cases is None:
             cases = self._cases[workflow.id] = self._load_cases(workflow.id)
@@ -521,16 +528,7 @@ class BulkWriter:
         file_id: int | None = None,
     ) -> int:
         """A file of a case (from ``case``), as ``add_file_record`` describes; its id."""
-        if data is not None:
-            if storage is None:
-                raise ValueError("storing a file's bytes needs the file storage")
-            width, height, content_type = image_facts(file_name, data)
-            key, digest = storage.put_image(data, PurePosixPath(file_name).suffix.lower())
-            size = len(data)
-        else:
-            width = height = size = 0
-            key = digest = ""
-            content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        width, height, content_type, size, digest, key = file_fields(file_name, storage, data)
         if count is None:
             count = self._next_count[case_id]
         elif count < 1:
