@@ -1,18 +1,25 @@
 """The served app: `panel serve dashboard/app.py --plugins dashboard.routes`.
 
 A workflow picker and, per workflow, an Overview and (for admins) the Admin tab. The workflow
-can be chosen by URL (``?workflow=NAME``) so a link opens it.
+can be chosen by URL (``?workflow=NAME``) so a link opens it, and the Admin tab too
+(``&tab=admin``).
+
+The page request only makes the frame (template, sidebar) and reads no database: the
+workflow picker and the shown tab are made once the page has connected (``pn.state.onload``),
+on a worker thread of the server's pool (``assess-export serve --num-threads``), and the
+other tab only if it is opened. So a page load holds the server's event loop for the frame
+only, and other users' pages and static files are not queued behind it.
 """
 
 from __future__ import annotations
 
 import panel as pn
 
+from dashboard.faults import database_reason, is_database_failure
 from dashboard.links import LOCAL_USER
 from dashboard.runtime import app_store, is_admin
-from dashboard.ui.admin import AdminTab
-from dashboard.ui.overview import Overview
 from dashboard.ui.safe import as_markdown
+from dashboard.ui.tabs import workflow_tabs
 
 
 def serve_resources_locally() -> None:
@@ -55,17 +62,6 @@ def requested_workflow(names: list[str]) -> str | None:
     return names[0] if names else None
 
 
-def workflow_tabs(store, workflow: str | None, user: str | None) -> pn.Tabs:
-    if not workflow:
-        return pn.Tabs(("Overview", pn.pane.Markdown("No workflow in the store yet.")))
-    tabs = pn.Tabs(("Overview", Overview(store=store, workflow=workflow)), dynamic=True)
-    if is_admin(user, store.settings):
-        tabs.append(("Admin", AdminTab(store=store, workflow=workflow, user=user)))
-        if requested_tab() == "admin":  # a shared link opens the Admin tab
-            tabs.active = 1
-    return tabs
-
-
 def requested_tab() -> str:
     args = pn.state.session_args or {}
     return (args.get("tab") or [b""])[0].decode("utf-8", "replace")
@@ -90,19 +86,37 @@ def account(store, user: str | None) -> list[pn.viewable.Viewable]:
 def build_app() -> pn.template.BootstrapTemplate:
     from dashboard.jobs.tasks import start_background_work
 
-    store = app_store()
+    store = app_store()  # opened once per process: later pages find it open
     start_background_work(store)
     user = session_user()
-    names = store.workflow_names()
-    picker = pn.widgets.Select(label="Workflow", options=names, value=requested_workflow(names))
-    if pn.state.location is not None:
-        pn.state.location.sync(picker, {"value": "workflow"})
-    main = pn.Column(workflow_tabs(store, picker.value, user), sizing_mode="stretch_width")
+    picker = pn.widgets.Select(label="Workflow")
+    main = pn.Column(sizing_mode="stretch_width")
 
-    def switch(event) -> None:
-        main[:] = [workflow_tabs(store, event.new, user)]
+    def show(workflow: str | None, tab: str = "") -> None:
+        tabs = workflow_tabs(store, workflow, user, tab)
+        main[:] = [tabs.tabs]
+        tabs.fill_shown()
 
-    picker.param.watch(switch, "value")
+    def fill() -> None:
+        """The picker and the shown tab: everything that reads the database."""
+        try:
+            names = store.workflow_names()
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            reason = f"The database is not answering ({database_reason(exc)}): reload the page."
+            main[:] = [pn.pane.Alert(as_markdown(reason), alert_type="danger")]
+            return
+        picker.param.update(options=names, value=requested_workflow(names))
+        if pn.state.location is not None:
+            pn.state.location.sync(picker, {"value": "workflow"})
+        show(picker.value, requested_tab())
+        picker.param.watch(lambda event: show(event.new), "value")
+
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.onload(fill)  # once connected, on the server's thread pool
+    else:
+        fill()
     sidebar = [picker, *account(store, user)]
     # The title names the product only: the template renders it as HTML, and the workflow,
     # a name from data, is shown (as text) by the Overview's header.

@@ -13,6 +13,10 @@ It serves ``dashboard/app.py`` with the download route, and by default:
 - slows repeated wrong passwords down: after a few failures a user name or a client address
   must wait before the next try, the wait doubling up to a few minutes (``LoginAttempts``);
 - under auth, serves the product's own sign-in and sign-out pages (nothing from other hosts);
+- runs every session's callbacks on a pool of ``--num-threads`` threads (4 unless given;
+  ``--no-threads`` runs them on the event loop as plain ``panel serve`` does), so one
+  user's query or drawing never holds up the event loop: other sessions, static files and
+  downloads are served meanwhile (``DEFAULT_THREADS``);
 - starts the background job workers once the server starts (nothing starts on import).
 
 Everything else is Panel's own: any ``panel serve`` option can be given (``--basic-auth``,
@@ -22,6 +26,7 @@ Everything else is Panel's own: any ``panel serve`` option can be given (``--bas
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -36,6 +41,12 @@ from tornado.web import GZipContentEncoding, OutputTransform, RequestHandler
 APP = Path(__file__).with_name("app.py")
 TEMPLATES = Path(__file__).with_name("templates")
 FRAME_POLICY = "frame-ancestors 'self'"
+# Session callbacks (option changes, page builds, periodic refreshes) run on this many
+# threads. They share the GIL, so more threads do not add CPU; they keep the event loop
+# free while a callback waits on the database, an image decode or Arrow, which release it.
+# The store is safe to share: one SQLAlchemy engine (a pool of connections, each used by one
+# thread at a time), a session per call, and caches guarded by locks.
+DEFAULT_THREADS = 4
 COOKIE_SAMESITE = "Lax"
 
 
@@ -194,6 +205,20 @@ class Serve(PanelServe):
         return super().invoke(args)
 
 
+def session_threads(given: int | None, off: bool, environ) -> int | None:
+    """Panel's ``--num-threads`` as this server uses it: as given; none with ``--no-threads``;
+    left to Panel when PANEL_NUM_THREADS is set (Panel refuses both); else the default."""
+    if off:
+        if given is not None:
+            raise SystemExit(
+                "assess-export serve: --no-threads and --num-threads exclude each other"
+            )
+        return None
+    if given is not None or "PANEL_NUM_THREADS" in environ:
+        return given
+    return DEFAULT_THREADS
+
+
 def own_origins(port: int) -> list[str]:
     return [f"127.0.0.1:{port}", f"localhost:{port}"]
 
@@ -204,8 +229,15 @@ def main(argv: Sequence[str] = ()) -> int:
         description="Serve the dashboard (panel serve with safe defaults; any of its options).",
     )
     command = Serve(parser)
+    parser.add_argument(
+        "--no-threads",
+        action="store_true",
+        help="run session callbacks on the event loop (default: a pool of "
+        f"--num-threads, {DEFAULT_THREADS} unless given)",
+    )
     args = parser.parse_args([str(APP), "--plugins", "dashboard.routes", "--index", "app", *argv])
     args.address = args.address or "127.0.0.1"
+    args.num_threads = session_threads(args.num_threads, args.no_threads, os.environ)
     if args.basic_auth or args.oauth_provider:  # our own pages: nothing from other hosts
         args.basic_login_template = args.basic_login_template or str(TEMPLATES / "login.html")
         args.logout_template = args.logout_template or str(TEMPLATES / "logout.html")

@@ -9,6 +9,8 @@ SQLAlchemy Core that runs the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -34,7 +36,7 @@ from dashboard.errors import UnknownChoiceError
 from dashboard.query import sql
 from dashboard.query.options import SCOPE_LABELS, Scope
 from dashboard.store.db import Store
-from dashboard.store.models import Entity, StageKind
+from dashboard.store.models import DataSource, Entity, ObjectClass, StageKind, WorkflowOrder
 
 NO_ORDER = "(no order)"  # the workflow_order of files in no order
 BINS = 20  # confidence histogram bins of width 1/BINS over [0, 1]
@@ -375,3 +377,90 @@ def summary(store: Store, workflow: str) -> dict[str, Any]:
         "orders": row["orders"],
         "data_sources": row["data_sources"],
     }
+
+
+# -- one workflow's Overview, shared by every session until data is added -------------------
+
+CACHE_SIZE = 32  # workflows (of any store) whose Overview numbers are kept
+
+
+def overview_version(store: Store) -> tuple:
+    """Changes whenever anything the Overview shows may change: the store's data version
+    (the newest workflow, file, assessment, annotation and value ids; data is append-only)
+    and the newest object class, order and data source (a taxonomy grows without new
+    assessments). A few index look-ups: cheap enough to read on every page load."""
+    with store.engine.connect() as connection:
+        extra = connection.execute(
+            select(
+                *(
+                    select(func.max(model.id)).scalar_subquery()
+                    for model in (ObjectClass, WorkflowOrder, DataSource)
+                )
+            )
+        ).one()
+    return (*store.data_version(), *extra)
+
+
+class OverviewNumbers:
+    """Everything one workflow's Overview shows, read once per data version.
+
+    The frames are those of the functions above; they are computed when first asked for
+    and shared, so treat them as read-only. ``class_distribution`` is kept per scope."""
+
+    def __init__(self, store: Store, workflow: str) -> None:
+        self.store, self.workflow = store, workflow
+        self._lock = threading.Lock()
+        self._values: dict[Any, Any] = {}
+
+    def _get(self, key, compute: Callable[[], Any]):
+        with self._lock:  # sessions asking at once wait for one computation
+            if key not in self._values:
+                self._values[key] = compute()
+            return self._values[key]
+
+    def summary(self) -> dict[str, Any]:
+        return self._get("summary", lambda: summary(self.store, self.workflow))
+
+    def files_by_order_and_source(self) -> pd.DataFrame:
+        return self._get("orders", lambda: files_by_order_and_source(self.store, self.workflow))
+
+    def assessments_over_time(self) -> pd.DataFrame:
+        return self._get("time", lambda: assessments_over_time(self.store, self.workflow))
+
+    def confidences(self) -> pd.DataFrame:
+        return self._get("confidences", lambda: confidences(self.store, self.workflow))
+
+    def human_changes(self) -> pd.DataFrame:
+        return self._get("changes", lambda: human_changes(self.store, self.workflow))
+
+    def class_distribution(self, scope: Scope | str = "latest") -> pd.DataFrame:
+        scope = _scope(scope)
+        return self._get(
+            ("classes", scope), lambda: class_distribution(self.store, self.workflow, scope)
+        )
+
+
+_numbers: dict[tuple, OverviewNumbers] = {}
+_numbers_lock = threading.Lock()
+
+
+def cached_numbers(store: Store, workflow: str) -> OverviewNumbers:
+    """The workflow's Overview numbers at the store's current data version, shared by every
+    caller in this process (each page load of the dashboard asks again: one cheap version
+    read, and the aggregates only after data was added). An unknown workflow raises
+    UnknownWorkflowError and is not kept."""
+    key = (store.db_url, workflow, overview_version(store))
+    with _numbers_lock:
+        numbers = _numbers.get(key)
+        if numbers is None:
+            numbers = _numbers[key] = OverviewNumbers(store, workflow)
+            while len(_numbers) > CACHE_SIZE:
+                _numbers.pop(next(iter(_numbers)))
+    try:
+        numbers.summary()  # the first question: an unknown workflow fails here
+    except Exception:
+        with _numbers_lock:
+            if _numbers.get(key) is numbers:
+                del _numbers[key]
+        raise
+    return numbers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from datetime import date
 from urllib.parse import urlencode
 
@@ -32,7 +33,7 @@ from dashboard.query.options import (
 )
 from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
-from dashboard.ui.preview import preview
+from dashboard.ui.preview import PreviewViews, preview
 from dashboard.ui.safe import as_html, as_markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
@@ -71,6 +72,11 @@ def database_trouble(exc: BaseException) -> str:
     """What the preview says when the database fails: the driver's first line only."""
     reason = database_reason(exc)
     return f"The database is not answering ({reason}). Trying again every {RETRY_SECONDS} s."
+
+
+def on_event_loop() -> bool:
+    """Whether this callback runs on the server's event loop (not on a worker thread)."""
+    return pn.state._current_thread == pn.state._thread_id
 
 
 def page_base_url() -> str | None:
@@ -139,6 +145,9 @@ class AdminTab(pn.viewable.Viewer):
         self.request = pn.widgets.Button(label=ACTION_LABELS[Layout.annotated], color="primary")
         self.request.on_click(self._request_annotated)
         self.action = pn.Column(width=300)
+        # One link pane for the session: a new preview changes its HTML, not the page.
+        self.link = pn.pane.HTML(name="export-download")
+        self.views = PreviewViews()  # the preview's tables, updated in place
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
         self.body = pn.Column(sizing_mode="stretch_width")
         # One table for the session; while a job runs, its rows are replaced once a second.
@@ -159,6 +168,12 @@ class AdminTab(pn.viewable.Viewer):
         )
         self._poller = None
         self._retrier = None
+        # With --num-threads, two changes of one session can run at once on two threads:
+        # previews are made one at a time, and only the newest change's preview is shown.
+        self._busy = threading.RLock()
+        self._jobs_busy = threading.Lock()
+        self._counter = threading.Lock()
+        self._latest = 0  # the number of the newest change asked for
         self._fill_choices()
         self._options_from_url()
         for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
@@ -248,8 +263,21 @@ class AdminTab(pn.viewable.Viewer):
         }
 
     def _on_change(self, *_events) -> None:
+        with self._counter:
+            self._latest += 1
+            mine = self._latest
         if _events:  # a user's change: the old link goes at once, before any work
             self._show_pending()
+        with self._busy:
+            if self._newer_than(mine):
+                return  # a later change is waiting: it previews the newest options
+            self._preview(mine, _events)
+
+    def _newer_than(self, change: int) -> bool:
+        with self._counter:
+            return self._latest != change
+
+    def _preview(self, mine: int, _events) -> None:
         self._apply()
         if _events:  # a user's change (not the first preview): the URL follows
             self._options_to_url()
@@ -258,7 +286,7 @@ class AdminTab(pn.viewable.Viewer):
         with self.body.param.update(loading=True):
             try:
                 try:
-                    summary, body = preview(self.query)
+                    summary, body = preview(self.query, self.views)
                     content = [body]
                 except AssessError as exc:
                     summary, content = f"**{as_markdown(exc)}**", []
@@ -270,32 +298,47 @@ class AdminTab(pn.viewable.Viewer):
                 summary, content = f"**{as_markdown(database_trouble(exc))}**", []
                 action = _help("The export is offered again once the database answers.")
                 self._retry(True)
+        if self._newer_than(mine):
+            return  # the page keeps "Preparing": the newer change's preview follows
         # One message to the browser: the preview and its link never show apart.
         with pn.io.hold():
-            self.action[:] = [action]
+            self._show_action(action)
             self.summary.object = summary
-            self.body[:] = content
+            if [id(part) for part in self.body.objects] != [id(part) for part in content]:
+                self.body[:] = content
+
+    def _show_action(self, action: str | pn.viewable.Viewable) -> None:
+        """Show the action: the HTML of the download link (in the one link pane), or a
+        component (the Annotated Files request, a message)."""
+        if isinstance(action, str):
+            self.link.object = action
+            action = self.link
+        if len(self.action.objects) != 1 or self.action.objects[0] is not action:
+            self.action[:] = [action]
 
     def _show_pending(self) -> None:
         """Replace the action by a disabled one, sent to the browser now (not with the end of
         this callback): nobody can click the previous options' link while the new preview
         and its link are made."""
-        pending = pn.pane.HTML(
+        pending = (
             f'<span id="export-pending" aria-disabled="true" style="{PENDING_STYLE}">'
             "Preparing the export…</span>"
         )
-        if pn.state.curdoc is None:
-            self.action[:] = [pending]
+        if pn.state.curdoc is None or not on_event_loop():
+            # On a worker thread (``--num-threads``) Panel sends a change at once by itself:
+            # the event loop is free while this callback works.
+            self._show_action(pending)
             return
         with pn.io.unlocked():
-            self.action[:] = [pending]
+            self._show_action(pending)
 
     def _refresh_link(self) -> None:
         """Sign the shown download link again (same options, a new expiry): a page left open
         for hours still downloads what its preview shows."""
-        if self._retrier is None and Layout(self.query.layout) is not Layout.annotated:
-            with contextlib.suppress(AssessError):
-                self.action[:] = [self._action()]
+        with self._busy:
+            if self._retrier is None and Layout(self.query.layout) is not Layout.annotated:
+                with contextlib.suppress(AssessError):
+                    self._show_action(self._action())
 
     def _retry(self, needed: bool) -> None:
         """While the database is not answering, make the preview again every few seconds:
@@ -310,7 +353,8 @@ class AdminTab(pn.viewable.Viewer):
 
     # -- the action button ------------------------------------------------------------------
 
-    def _action(self) -> pn.viewable.Viewable:
+    def _action(self) -> str | pn.viewable.Viewable:
+        """The download link's HTML for the current options, or the Annotated Files request."""
         layout = Layout(self.query.layout)
         if layout is Layout.annotated:
             ready = self.query.order is not None
@@ -333,10 +377,9 @@ class AdminTab(pn.viewable.Viewer):
         )
         href = download_url("", token)
         label = ACTION_LABELS[layout]
-        return pn.pane.HTML(
+        return (
             f'<a id="export-download" href="{as_html(href)}" style="{BUTTON_STYLE}" '
-            f'download="{as_html(self.query.filename())}">{label}</a>',
-            name="export-download",
+            f'download="{as_html(self.query.filename())}">{label}</a>'
         )
 
     def _request_annotated(self, _event) -> None:
@@ -362,6 +405,10 @@ class AdminTab(pn.viewable.Viewer):
     # -- recent jobs ------------------------------------------------------------------------
 
     def _refresh_jobs(self) -> None:
+        with self._jobs_busy:  # the poller's thread and a request's
+            self._refresh_jobs_now()
+
+    def _refresh_jobs_now(self) -> None:
         try:
             jobs = records.list_jobs(self.store, self.user)
         except Exception as exc:

@@ -1,23 +1,35 @@
-"""The workflow's Overview: headline numbers and HoloViews (Bokeh) charts of its assessments.
+"""The workflow's Overview: headline numbers and Bokeh charts of its assessments.
 
-Thin: every number comes from ``dashboard.query.overview``; this module only draws the
-frames. Charts are built when the Overview is shown and again when the workflow changes.
+Thin: every number comes from ``dashboard.query.overview``, read once per workflow and data
+version and shared by every session (``cached_numbers``); this module only draws the frames.
+The charts are plain Bokeh figures: the same charts through HoloViews cost about 60 ms of a
+session's server time each (profiled in bench/bench_sessions.py), Bokeh's own about a tenth.
 """
 
 from __future__ import annotations
 
-import holoviews as hv
+import threading
+from itertools import cycle
+
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import (
+    ColumnDataSource,
+    FactorRange,
+    HoverTool,
+    Legend,
+    LegendItem,
+    Range1d,
+)
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
 
 from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
 from dashboard.query.options import LATEST_RULE, SCOPE_LABELS, Scope
 from dashboard.ui.safe import as_markdown
-
-hv.extension("bokeh", logo=False)
 
 HEIGHT = 320
 STAGE_COLOURS = {"machine": "#4363d8", "human": "#f58231"}
@@ -53,27 +65,69 @@ TITLES = {
     "confidence": "Location confidence by stage kind",
     "changes": "Human review against the machine stage, per object class",
 }
+TOOLS = "save,reset,pan,wheel_zoom,box_zoom"
+BAR_WIDTH = 0.8
 
 
-def _plot_options(title: str, xlabel: str, ylabel: str) -> dict:
-    return dict(
+def _figure(title: str, xlabel: str, ylabel: str, **ranges) -> figure:
+    """A chart filling the width, with the tools of every Overview chart and none active."""
+    plot = figure(
         title=title,
-        xlabel=xlabel,
-        ylabel=ylabel,
-        responsive=True,
+        x_axis_label=xlabel,
+        y_axis_label=ylabel,
+        sizing_mode="stretch_width",
         height=HEIGHT,
-        tools=["hover"],
-        default_tools=["save", "reset", "pan", "wheel_zoom", "box_zoom"],
-        active_tools=[],
+        tools=TOOLS,
+        toolbar_location="right",
+        **ranges,
     )
+    plot.toolbar.active_drag = None
+    plot.toolbar.active_scroll = None
+    plot.toolbar.logo = None
+    plot.xgrid.grid_line_color = None
+    return plot
+
+
+def _hover(plot: figure, renderers: list, tooltips: list, **options) -> None:
+    """Tooltips for ``renderers``. Bokeh shows the fields' values as text, never markup."""
+    plot.add_tools(HoverTool(renderers=renderers, tooltips=tooltips, **options))
+
+
+def _legend(plot: figure, items: list[tuple[str, object, int]], location: str, horizontal: bool):
+    """A legend inside the plot: (label, renderer, index of a row it stands for)."""
+    legend = Legend(
+        items=[
+            LegendItem(label=label, renderers=[renderer], index=index)
+            for label, renderer, index in items
+        ],
+        location=location,
+        orientation="horizontal" if horizontal else "vertical",
+        background_fill_alpha=0.7,
+    )
+    plot.add_layout(legend)
+
+
+def _stacked(frame: pd.DataFrame, group: str, value: str) -> pd.DataFrame:
+    """``frame`` with each row's ``bottom`` and ``top``: stacked in row order per group."""
+    tops = frame.groupby(group, sort=False)[value].cumsum()
+    return frame.assign(bottom=tops - frame[value], top=tops)
+
+
+def _source(frame: pd.DataFrame) -> ColumnDataSource:
+    """The frame's columns as they are (no index column)."""
+    return ColumnDataSource({str(name): frame[name].to_numpy() for name in frame.columns})
+
+
+def _factors(values) -> list[str]:
+    return [str(value) for value in dict.fromkeys(values)]
 
 
 def _empty(title: str, text: str) -> pn.pane.Markdown:
     return pn.pane.Markdown(f"**{title}**\n\n{text}", sizing_mode="stretch_width", height=80)
 
 
-def _pane(chart: hv.core.Dimensioned) -> pn.pane.HoloViews:
-    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", height=HEIGHT, linked_axes=False)
+def _pane(plot: figure) -> pn.pane.Bokeh:
+    return pn.pane.Bokeh(plot, sizing_mode="stretch_width", height=HEIGHT)
 
 
 def summary_numbers(numbers: dict) -> pn.FlexBox:
@@ -96,33 +150,33 @@ def order_chart(frame: pd.DataFrame, measure: str) -> pn.viewable.Viewable:
     title = TITLES[measure]
     if frame.empty:
         return _empty(title, "No files in this workflow yet.")
-    bars = hv.Bars(
-        frame,
-        kdims=[
-            hv.Dimension("workflow_order", label="Workflow order"),
-            hv.Dimension("data_source", label="Data source"),
-        ],
-        vdims=[hv.Dimension(measure, label=measure.capitalize()), *_others(measure)],
+    sources = _factors(frame["data_source"])
+    colours = dict(zip(sources, cycle(Category10_10), strict=False))
+    rows = _stacked(frame, "workflow_order", measure).assign(fill=frame["data_source"].map(colours))
+    plot = _figure(
+        title,
+        "Workflow order",
+        measure.capitalize(),
+        x_range=FactorRange(factors=_factors(frame["workflow_order"])),
+        y_range=Range1d(0, _headroom(frame.groupby("workflow_order")[measure].sum().max())),
     )
-    return _pane(
-        bars.opts(
-            stacked=True,
-            legend_position="top_right",
-            legend_opts={"orientation": "horizontal"},
-            ylim=(0, _headroom(frame.groupby("workflow_order")[measure].sum().max())),
-            **_plot_options(title, "Workflow order", measure.capitalize()),
-        )
-    )
+    bars = plot.vbar(
+        x="workflow_order", bottom="bottom", top="top", width=BAR_WIDTH, color="fill",
+        source=_source(rows),
+    )  # fmt: skip
+    other = "assessments" if measure == "files" else "files"
+    _hover(plot, [bars], [
+        ("workflow order", "@workflow_order"), ("data source", "@data_source"),
+        (measure, f"@{measure}"), (other, f"@{other}"),
+    ])  # fmt: skip
+    first_row = {name: int(np.flatnonzero(rows["data_source"] == name)[0]) for name in sources}
+    _legend(plot, [(name, bars, first_row[name]) for name in sources], "top_right", True)
+    return _pane(plot)
 
 
 def _headroom(highest: int) -> float:
     """A y-axis top that leaves room for a legend inside the plot, above the highest bar."""
     return max(highest, 1) * 1.3
-
-
-def _others(measure: str) -> list[hv.Dimension]:
-    other = "assessments" if measure == "files" else "files"
-    return [hv.Dimension(other, label=other.capitalize())]
 
 
 def time_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
@@ -135,20 +189,24 @@ def time_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
         index="day", columns="stage_kind", values="assessments", aggfunc="sum", fill_value=0
     )
     table = table.reindex(days, fill_value=0)
-    parts = []
+    plot = _figure(title, "Day (UTC)", "Assessments", x_axis_type="datetime")
+    items = []
     for kind in (kind for kind in data.STAGE_KINDS if kind in table.columns):
-        points = pd.DataFrame({"day": days, "assessments": table[kind].to_numpy()})
-        style = dict(color=STAGE_COLOURS[kind], hover_tooltips=_day_tooltips(kind))
-        parts.append(hv.Curve(points, "day", "assessments", label=kind).opts(**style))
-    return _pane(
-        hv.Overlay(parts).opts(
-            legend_position="top_left", **_plot_options(title, "Day (UTC)", "Assessments")
+        points = ColumnDataSource(
+            {"day": days, "assessments": table[kind].to_numpy(), "stage_kind": [kind] * len(days)}
         )
-    )
-
-
-def _day_tooltips(kind: str) -> list[tuple[str, str]]:
-    return [("stage kind", kind), ("day", "@day{%F}"), ("assessments", "@assessments")]
+        line = plot.line("day", "assessments", source=points, color=STAGE_COLOURS[kind],
+                         line_width=2)  # fmt: skip
+        _hover(
+            plot,
+            [line],
+            [("stage kind", "@stage_kind"), ("day", "@day{%F}"), ("assessments", "@assessments")],
+            formatters={"@day": "datetime"},
+            mode="vline",
+        )
+        items.append((kind, line, 0))
+    _legend(plot, items, "top_left", False)
+    return _pane(plot)
 
 
 def class_chart(frame: pd.DataFrame, scope: Scope) -> pn.viewable.Viewable:
@@ -156,16 +214,20 @@ def class_chart(frame: pd.DataFrame, scope: Scope) -> pn.viewable.Viewable:
     title = f"{TITLES['classes']} ({SCOPE_LABELS[scope]})"
     if frame.empty or not frame["annotations"].any():
         return _empty(title, "No annotations in this workflow yet.")
-    classes = hv.Dimension("object_class", label="Object class", values=list(frame.object_class))
-    bars = hv.Bars(frame, kdims=[classes], vdims=["annotations", "colour"])
-    return _pane(
-        bars.opts(
-            color="colour",
-            show_legend=False,
-            hover_tooltips=[("object class", "@object_class"), ("annotations", "@annotations")],
-            **_plot_options(title, "Object class", "Annotations"),
-        )
+    top = max(frame["annotations"].max(), 1) * 1.05
+    plot = _figure(
+        title,
+        "Object class",
+        "Annotations",
+        x_range=FactorRange(factors=_factors(frame["object_class"])),
+        y_range=Range1d(0, top),
     )
+    bars = plot.vbar(
+        x="object_class", top="annotations", width=BAR_WIDTH, color="colour",
+        source=_source(frame),
+    )  # fmt: skip
+    _hover(plot, [bars], [("object class", "@object_class"), ("annotations", "@annotations")])
+    return _pane(plot)
 
 
 def confidence_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
@@ -174,34 +236,32 @@ def confidence_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
     if frame.empty:
         return _empty(title, "No annotation in this workflow has a confidence.")
     edges = np.linspace(0.0, 1.0, data.BINS + 1)
-    histograms = []
+    plot = _figure(title, "Location confidence", "Annotations", x_range=Range1d(0, 1))
+    items = []
     for kind in (kind for kind in data.STAGE_KINDS if kind in set(frame["stage_kind"])):
         counts = np.zeros(data.BINS, dtype=int)
         rows = frame[frame["stage_kind"] == kind]
         counts[rows["bin"].to_numpy()] = rows["annotations"].to_numpy()
-        histogram = hv.Histogram(
-            (edges, counts), kdims=["confidence"], vdims=["annotations"], label=kind
+        bins = ColumnDataSource(
+            {
+                "low": edges[:-1],
+                "high": edges[1:],
+                "confidence": (edges[:-1] + edges[1:]) / 2,
+                "annotations": counts,
+                "stage_kind": [kind] * data.BINS,
+            }
         )
-        histograms.append(
-            histogram.opts(
-                color=STAGE_COLOURS[kind],
-                alpha=0.55,
-                line_color=None,
-                hover_tooltips=[
-                    ("stage kind", kind),
-                    ("confidence", "@confidence{0.00}"),
-                    ("annotations", "@annotations"),
-                ],
-            )
-        )
-    overlay = hv.Overlay(histograms)
-    return _pane(
-        overlay.opts(
-            xlim=(0, 1),
-            legend_position="top_left",
-            **_plot_options(title, "Location confidence", "Annotations"),
-        )
-    )
+        quads = plot.quad(
+            left="low", right="high", bottom=0, top="annotations", source=bins,
+            fill_color=STAGE_COLOURS[kind], fill_alpha=0.55, line_color=None,
+        )  # fmt: skip
+        _hover(plot, [quads], [
+            ("stage kind", "@stage_kind"), ("confidence", "@confidence{0.00}"),
+            ("annotations", "@annotations"),
+        ])  # fmt: skip
+        items.append((kind, quads, 0))
+    _legend(plot, items, "top_left", False)
+    return _pane(plot)
 
 
 def changes_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
@@ -209,26 +269,26 @@ def changes_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
     title = TITLES["changes"]
     if frame.empty:
         return _empty(title, "No file has a human assessment after its machine assessment.")
-    present = list(dict.fromkeys(frame["object_class"]))  # the frame is in taxonomy order
-    changes = [change for change in data.CHANGES if change in set(frame["change"])]
-    bars = hv.Bars(
-        frame,
-        kdims=[
-            hv.Dimension("object_class", label="Object class", values=present),
-            hv.Dimension("change", label="Change", values=changes),
-        ],
-        vdims=[hv.Dimension("count", label="Annotations")],
+    # The frame is in taxonomy order, then the order of data.CHANGES: stacked as it comes.
+    rows = _stacked(frame, "object_class", "count").assign(fill=frame["change"].map(CHANGE_COLOURS))
+    plot = _figure(
+        title,
+        "Object class",
+        "Annotations",
+        x_range=FactorRange(factors=_factors(frame["object_class"])),
+        y_range=Range1d(0, _headroom(frame.groupby("object_class")["count"].sum().max())),
     )
-    return _pane(
-        bars.opts(
-            stacked=True,
-            cmap=CHANGE_COLOURS,
-            legend_position="top_right",
-            legend_opts={"orientation": "horizontal"},
-            ylim=(0, _headroom(frame.groupby("object_class")["count"].sum().max())),
-            **_plot_options(title, "Object class", "Annotations"),
-        )
-    )
+    bars = plot.vbar(
+        x="object_class", bottom="bottom", top="top", width=BAR_WIDTH, color="fill",
+        source=_source(rows),
+    )  # fmt: skip
+    _hover(plot, [bars], [
+        ("object class", "@object_class"), ("change", "@change"), ("annotations", "@count"),
+    ])  # fmt: skip
+    present = [change for change in data.CHANGES if change in set(frame["change"])]
+    first_row = {name: int(np.flatnonzero(rows["change"] == name)[0]) for name in present}
+    _legend(plot, [(name, bars, first_row[name]) for name in present], "top_right", True)
+    return _pane(plot)
 
 
 def _note(text: str) -> pn.pane.Markdown:
@@ -254,55 +314,60 @@ class Overview(pn.viewable.Viewer):
             self.param.class_scope, color="light", margin=(5, 10)
         )
         self._classes = pn.Column(sizing_mode="stretch_width")  # redrawn on a scope change
-        self._charted = False  # whether the current workflow has charts
-        self._layout = pn.Column(self._content, sizing_mode="stretch_width")
+        self._numbers: data.OverviewNumbers | None = None  # those of the charted workflow
+        self._busy = threading.RLock()  # callbacks may run on two threads (--num-threads)
+        self._layout = pn.Column(self._content(), sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
-    @param.depends("workflow")
+    @param.depends("workflow", watch=True)
+    def _redraw(self) -> None:
+        with self._busy:
+            self._layout.objects = [self._content()]
+
     def _content(self) -> pn.viewable.Viewable:
-        self._charted = False
+        self._numbers = None
         if not self.workflow:
             return pn.pane.Markdown("No workflow in the store yet.")
         try:
-            numbers = data.summary(self.store, self.workflow)
+            numbers = data.cached_numbers(self.store, self.workflow)
         except UnknownWorkflowError as error:
             return pn.pane.Alert(as_markdown(error), alert_type="warning")
         header = pn.pane.Markdown(
             f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10)
         )
-        if not numbers["files"]:
+        if not numbers.summary()["files"]:
             return pn.Column(
                 header,
-                summary_numbers(numbers),
+                summary_numbers(numbers.summary()),
                 pn.pane.Markdown(
                     "This workflow has no files yet: import some (COCO JSON or a long CSV) "
                     "to see charts here."
                 ),
                 sizing_mode="stretch_width",
             )
-        self._charted = True
+        self._numbers = numbers
         self._draw_classes()
-        orders = data.files_by_order_and_source(self.store, self.workflow)
-        changes = data.human_changes(self.store, self.workflow)
+        orders = numbers.files_by_order_and_source()
         row = dict(sizing_mode="stretch_width")
         return pn.Column(
             header,
-            summary_numbers(numbers),
+            summary_numbers(numbers.summary()),
             pn.Row(order_chart(orders, "files"), order_chart(orders, "assessments"), **row),
-            pn.Row(time_chart(data.assessments_over_time(self.store, self.workflow)), **row),
+            pn.Row(time_chart(numbers.assessments_over_time()), **row),
             pn.Row(
                 pn.Column(self._scope_picker, self._classes, _note(LATEST_RULE), **row),
-                pn.Column(confidence_chart(data.confidences(self.store, self.workflow)), **row),
+                pn.Column(confidence_chart(numbers.confidences()), **row),
                 **row,
             ),
-            pn.Column(changes_chart(changes), _note(CHANGES_NOTE), **row),
+            pn.Column(changes_chart(numbers.human_changes()), _note(CHANGES_NOTE), **row),
             sizing_mode="stretch_width",
         )
 
     @param.depends("class_scope", watch=True)
     def _draw_classes(self) -> None:
-        if self._charted:
-            frame = data.class_distribution(self.store, self.workflow, self.class_scope)
-            self._classes.objects = [class_chart(frame, Scope(self.class_scope))]
+        with self._busy:
+            if self._numbers is not None:
+                frame = self._numbers.class_distribution(self.class_scope)
+                self._classes.objects = [class_chart(frame, Scope(self.class_scope))]

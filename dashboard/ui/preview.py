@@ -66,10 +66,31 @@ LAYOUT_NOTES = {
 }
 
 
+CHAR_PX = 8  # a character of the table's font, about
+CELL_PADDING = 24  # px around a cell's text (and the header's sorter)
+WIDEST_COLUMN = 320  # px; longer text is cut off with an ellipsis (the cell shows it whole)
+NARROWEST_COLUMN = 60
+
+
+def column_widths(frame: pd.DataFrame, given: dict[str, int] | None = None) -> dict[str, int]:
+    """A width for every column, from its title and the text of the rows held.
+
+    Without widths Tabulator's fit_data layout measures every cell of the page in the
+    browser, again on each redraw: most of a page's time per preview (profiled: 0.8 s of
+    Chromium's CPU per option change). With every width given it measures nothing."""
+    widths = {}
+    for column in frame.columns:
+        texts = frame[column].map(str)
+        longest = max(len(str(column)), int(texts.str.len().max()) if len(texts) else 0)
+        widths[str(column)] = min(max(longest * CHAR_PX + CELL_PADDING, NARROWEST_COLUMN),
+                                  WIDEST_COLUMN)  # fmt: skip
+    return {**widths, **(given or {})}
+
+
 def paged_table(
     frame: pd.DataFrame, css_classes: list[str], frozen=None, widths=None
 ) -> pn.widgets.Tabulator:
-    """A read-only table showing 20 rows a page."""
+    """A read-only table showing 20 rows a page, every column of a set width."""
     return pn.widgets.Tabulator(
         frame,
         titles=column_titles(frame.columns),
@@ -80,7 +101,7 @@ def paged_table(
         sizing_mode="stretch_width",
         css_classes=css_classes,
         frozen_columns=frozen or [],
-        widths=widths or {},
+        widths=column_widths(frame, widths),
     )
 
 
@@ -95,25 +116,98 @@ def rows_shown(table: pn.widgets.Tabulator, total: int) -> str:
     return f"rows {first:,}–{last:,} of {total:,}{more}"
 
 
-def table_preview(query: ExportQuery, sample, total: int) -> pn.Column:
+WIDTHS = {Layout.long: {"value": 260}, Layout.wide: {"location": 220}, Layout.files: {}}
+
+
+class _Shown:
+    """One table kind's components as a session shows them, and the total they count."""
+
+    def __init__(self, table: pn.widgets.Tabulator, view: pn.viewable.Viewable, total: int):
+        self.table, self.view, self.total = table, view, total
+        self.position: pn.pane.Markdown | None = None
+
+
+def _page_rows(table: pn.widgets.Tabulator) -> int:
+    """Rows on the page the table shows."""
+    before = (table.page - 1) * table.page_size
+    return max(0, min(table.page_size, len(table.value) - before))
+
+
+class PreviewViews:
+    """A session's preview tables, kept from one option change to the next.
+
+    A new Tabulator for every preview costs the browser a new view, a new layout of the whole
+    page and a fresh measure of the table (profiled in bench/bench_sessions.py); the table of
+    the same kind is updated in place instead: its rows, its first page, and its column
+    widths only when a column needs more room. ``None`` where a caller wants new ones.
+    Kept while the first page holds as many rows as before."""
+
+    def __init__(self) -> None:
+        self._shown: dict[Layout, _Shown] = {}
+
+    def table(self, layout: Layout, frame: pd.DataFrame, total: int, build) -> _Shown:
+        """The shown table of ``layout`` holding ``frame``; ``build()`` makes the first."""
+        shown = self._shown.get(layout)
+        if shown is None or _page_rows(shown.table) != min(len(frame), PAGE_ROWS):
+            # A table whose shown page would get more or fewer rows is made anew: Tabulator
+            # keeps the height it had and would render only the rows that fit (found by
+            # tests/ui/test_hostile_text.py, after paging to a short last page).
+            shown = self._shown[layout] = build()
+            return shown
+        table = shown.table
+        widths = column_widths(frame, WIDTHS[layout])
+        grown = {name: max(width, table.widths.get(name, 0)) for name, width in widths.items()}
+        changes = {"value": frame, "page": 1}
+        if grown != table.widths:
+            changes["widths"] = grown
+        titles = column_titles(frame.columns)
+        if titles != table.titles:
+            changes["titles"] = titles
+        shown.total = total
+        table.param.update(**changes)
+        if shown.position is not None:
+            shown.position.object = rows_shown(table, total)
+        return shown
+
+
+def table_preview(
+    query: ExportQuery, sample, total: int, views: PreviewViews | None = None
+) -> pn.Column:
     frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
     layout = Layout(query.layout)
-    widths = {"value": 260} if layout is Layout.long else {"location": 220}
-    table = paged_table(frame, ["preview-table", f"preview-{layout.value}"], FROZEN[layout], widths)
-    position = pn.pane.Markdown(
-        rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
-    )
-    table.param.watch(lambda _event: setattr(position, "object", rows_shown(table, total)), "page")
-    note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10))
-    return pn.Column(note, position, table, sizing_mode="stretch_width")
+
+    def build() -> _Shown:
+        classes = ["preview-table", f"preview-{layout.value}"]
+        table = paged_table(frame, classes, FROZEN[layout], WIDTHS[layout])
+        position = pn.pane.Markdown(
+            rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
+        )
+        note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10))
+        shown = _Shown(table, pn.Column(note, position, table, sizing_mode="stretch_width"), total)
+        shown.position = position
+        table.param.watch(
+            lambda _event: setattr(position, "object", rows_shown(table, shown.total)), "page"
+        )
+        return shown
+
+    if views is None:
+        return build().view
+    return views.table(layout, frame, total, build).view
 
 
-def members_preview(query: ExportQuery) -> pn.widgets.Tabulator:
+def members_preview(query: ExportQuery, views: PreviewViews | None = None) -> pn.widgets.Tabulator:
     members = preview_member_names(query.file_records(), PREVIEW_ROWS)
     frame = pd.DataFrame(
         [(name, human_bytes(size)) for name, size in members], columns=["member", "size"]
     )
-    return paged_table(frame, ["preview-members"])
+
+    def build() -> _Shown:
+        table = paged_table(frame, ["preview-members"])
+        return _Shown(table, table, len(frame))
+
+    if views is None:
+        return build().view
+    return views.table(Layout.files, frame, len(frame), build).view
 
 
 def annotated_preview(query: ExportQuery) -> pn.Column:
@@ -279,13 +373,16 @@ def _annotation_details(query: ExportQuery, item) -> dict[int, dict[str, str]]:
     }
 
 
-def preview(query: ExportQuery) -> tuple[str, pn.viewable.Viewable]:
-    """The counts line and the body of the preview for the query's current options."""
+def preview(
+    query: ExportQuery, views: PreviewViews | None = None
+) -> tuple[str, pn.viewable.Viewable]:
+    """The counts line and the body of the preview for the query's current options; with
+    ``views``, a table kind shown before is updated in place rather than made anew."""
     counts = query.counts()
     layout = Layout(query.layout)
     if layout.is_table:
         sample = query.sample(PREVIEW_ROWS)
         size = query.estimated_bytes(counts, sample)
-        return counts_line(query, counts, size), table_preview(query, sample, counts.rows)
-    body = members_preview(query) if layout is Layout.files else annotated_preview(query)
+        return counts_line(query, counts, size), table_preview(query, sample, counts.rows, views)
+    body = members_preview(query, views) if layout is Layout.files else annotated_preview(query)
     return counts_line(query, counts, query.estimated_bytes(counts)), body

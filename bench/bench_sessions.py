@@ -1,0 +1,580 @@
+"""Many users at once (issue 11): first paint, option changes and server memory per session.
+
+    .venv/bin/python bench/bench_sessions.py [--changes 8] [--server-args "--num-threads 4"]
+                                             [--out bench/RESULTS-sessions.md]
+
+Serves the demo data (a throwaway data folder, `assess-export serve` as `make serve` runs it,
+loopback only, no auth: the local user is admin) and drives Debian's Chromium through
+Playwright, one browser context per user. Measured in one run:
+
+- one user: the first byte of ``/app`` (the HTTP response to the page request, median of
+  5); first paint (from ``goto`` to the Overview shown: its numbers and its six chart
+  canvases); the Admin tab's counts after navigating to ``?tab=admin``; an option change
+  (a click on Assessments or Layout) to the settled preview and link (the counts of the new
+  options, computed here with the query layer on the same store, and a download link whose
+  signed options are the new ones), median over ``--changes`` changes;
+- 5 and 10 concurrent sessions, each changing options ``--changes`` times as fast as the
+  preview settles (no think time): median and p95 of change to settled preview;
+- 5 concurrent page loads: each page's first paint;
+- while all that runs, a 1 KB static file (Panel's ``booleanstatus.css``) is fetched every
+  100 ms on a fresh connection: its longest wait per phase;
+- server RSS (the ``assess-export serve`` process) as 10 sessions are opened one by one and
+  kept open: the growth per additional session (least-squares slope over sessions 1-10).
+
+Each wait is bounded (60 s; a miss counts as 60 s and is reported). Chromium runs on the
+same 2 cores as the server, so concurrent figures include the browser's own rendering of
+every page; the server's CPU time per phase is reported to tell them apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.config import Settings  # noqa: E402
+from dashboard.query.export import ExportQuery  # noqa: E402
+from dashboard.store.db import open_store  # noqa: E402
+from dashboard.store.demo import DEMO_WORKFLOW, create_demo  # noqa: E402
+from tests.helpers import free_port, served_app  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+VIEWPORT = {"width": 1400, "height": 1000}
+STATIC = "/static/extensions/panel/css/booleanstatus.css"  # 1,006 bytes
+WAIT_MS = 60_000
+MISS = WAIT_MS / 1000
+SECRET = "bench-sessions-secret"
+# --profile: the server runs under pyinstrument, sampling its main thread (the event loop,
+# where Bokeh runs every session's callbacks unless --num-threads moves them to a pool).
+PROFILED_SERVE = """
+import signal, sys
+from pathlib import Path
+from pyinstrument import Profiler
+from dashboard.server import main
+out = Path(sys.argv.pop(1))
+profiler = Profiler(interval=0.001)
+signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+profiler.start()
+try:
+    main(sys.argv[1:])
+except KeyboardInterrupt:
+    pass
+finally:
+    profiler.stop()
+    out.write_text(profiler.output_text(unicode=False, color=False))
+    out.with_suffix(".html").write_text(profiler.output_html())
+"""
+# The option changes a user makes, in turn: (radio label, option, value).
+CHANGES = [
+    ("All Assessments", "scope", "all"),
+    ("Annotations", "layout", "wide"),
+    ("Latest Assessments", "scope", "latest"),
+    ("Attribute Values and Confidences", "layout", "long"),
+]
+
+TARGETS = {  # metric -> (limit in seconds or MB, how it is compared)
+    "first paint (one user)": 2.0,
+    "Admin counts visible after navigation (one user)": 3.0,
+    "option change to settled preview, median (one user)": 0.5,
+    "option change, median (10 sessions)": 1.0,
+    "option change, p95 (10 sessions)": 2.0,
+    "first paint, slowest of 5 concurrent loads": 4.0,
+    "static file, longest wait (whole run)": 0.2,
+    "RSS per additional open session (MB)": 40.0,
+}
+
+# In-page checks, polled by Chromium itself (Playwright's wait_for_function): they walk
+# every shadow root, since Panel renders each component in its own.
+DEEP = """
+function deepRoots() {
+  const roots = [document], stack = [document];
+  while (stack.length) {
+    for (const el of stack.pop().querySelectorAll('*')) {
+      if (el.shadowRoot) { roots.push(el.shadowRoot); stack.push(el.shadowRoot); }
+    }
+  }
+  return roots;
+}
+function deepText(selector) {
+  for (const root of deepRoots()) {
+    const el = root.querySelector(selector);
+    if (el) return (el.shadowRoot || el).textContent;
+  }
+  return null;
+}
+"""
+OVERVIEW_SHOWN = (
+    "() => {"
+    + DEEP
+    + """
+  let canvases = 0, numbers = false;
+  for (const root of deepRoots()) {
+    canvases += root.querySelectorAll('canvas').length;
+    if (!numbers && root.textContent && root.textContent.includes('Machine assessments')) {
+      numbers = true;
+    }
+  }
+  return numbers && canvases >= 6;
+}"""
+)
+COUNTS_SHOWN = (
+    "() => {"
+    + DEEP
+    + """
+  const text = deepText('.preview-counts');
+  return !!text && text.includes('estimated size');
+}"""
+)
+SETTLED = (
+    "(want) => {"
+    + DEEP
+    + """
+  const text = deepText('.preview-counts');
+  if (!text || !text.includes(want.rows + ' rows')) return false;
+  let href = null;
+  for (const root of deepRoots()) {
+    const link = root.querySelector('a#export-download');
+    if (link) { href = link.getAttribute('href'); break; }
+  }
+  if (!href || !href.includes('token=')) return false;
+  const token = decodeURIComponent(href.split('token=')[1].split('&')[0]);
+  let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
+  while (payload.length % 4) payload += '=';
+  const options = JSON.parse(atob(payload)).t.options;
+  return options.scope === want.scope && options.layout === want.layout;
+}"""
+)
+
+
+@dataclass
+class Probe:
+    """A small static file fetched every 100 ms on a fresh connection, in its own thread."""
+
+    base: str
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (started, seconds)
+    failures: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="static-probe", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        host, port = urlsplit(self.base).netloc.split(":")
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                connection = http.client.HTTPConnection(host, int(port), timeout=MISS)
+                connection.request("GET", STATIC)
+                response = connection.getresponse()
+                response.read()
+                connection.close()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+            elapsed = time.monotonic() - started
+            self.samples.append((started, elapsed))
+            self.failures += not ok
+            self._stop.wait(max(0.0, 0.1 - elapsed))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=MISS + 5)
+
+    def longest(self, since: float, until: float) -> float:
+        waits = [seconds for started, seconds in self.samples if since <= started <= until]
+        return max(waits, default=float("nan"))
+
+
+class Server:
+    """The served app's process: RSS and CPU time."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.process = psutil.Process(pid)
+
+    def rss_mb(self) -> float:
+        return self.process.memory_info().rss / 1e6
+
+    def cpu(self) -> float:
+        """CPU seconds of the server and its children (SQLite reader, drawing pool)."""
+        import psutil
+
+        times = self.process.cpu_times()
+        total = times.user + times.system
+        for child in self.process.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+            except psutil.Error:
+                continue
+        return total
+
+
+def browser_cpu() -> float:
+    """CPU seconds of this process's children other than the server: Playwright's driver and
+    Chromium, which share the 2 cores with the server."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in child.name() or "node" in child.name():
+                times = child.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+@dataclass
+class Phase:
+    name: str
+    started: float
+    ended: float = 0.0
+    cpu: float = 0.0
+    browser: float = 0.0
+
+
+def first_byte(base: str, path: str) -> float:
+    host, port = urlsplit(base).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=MISS)
+    started = time.monotonic()
+    connection.request("GET", path)
+    response = connection.getresponse()  # the status line and headers: Tornado's first write
+    elapsed = time.monotonic() - started
+    response.read()
+    connection.close()
+    return elapsed
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(share * len(ordered)) - 1)] if ordered else float("nan")
+
+
+class Bench:
+    def __init__(self, base: str, server: Server, store, changes: int) -> None:
+        self.base, self.server, self.store, self.changes = base, server, store, changes
+        self.probe = Probe(base)
+        self.phases: list[Phase] = []
+        self.misses: list[str] = []
+        self.expected = {}
+        for scope in ("all", "latest"):  # every (scope, layout) pair the changes reach
+            for layout in ("long", "wide"):
+                query = ExportQuery(store, workflow=DEMO_WORKFLOW, scope=scope, layout=layout)
+                self.expected[(scope, layout)] = query.counts().rows
+
+    def phase(self, name: str) -> Phase:
+        phase = Phase(name, time.monotonic(), cpu=self.server.cpu(), browser=browser_cpu())
+        self.phases.append(phase)
+        return phase
+
+    def end(self, phase: Phase) -> None:
+        phase.ended = time.monotonic()
+        phase.cpu = self.server.cpu() - phase.cpu
+        phase.browser = browser_cpu() - phase.browser
+
+    async def wait(self, page, script: str, what: str, arg=None) -> bool:
+        try:
+            await page.wait_for_function(script, arg=arg, polling=50, timeout=WAIT_MS)
+            return True
+        except Exception as exc:  # a timeout (or a closed page): a miss, counted as 60 s
+            self.misses.append(f"{what}: {type(exc).__name__}")
+            return False
+
+    async def new_page(self, browser):
+        context = await browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(WAIT_MS)
+        return context, await context.new_page()
+
+    async def first_paint(self, browser, keep: bool = False):
+        context, page = await self.new_page(browser)
+        started = time.monotonic()
+        await page.goto(f"{self.base}/app?workflow={DEMO_WORKFLOW}", wait_until="commit")
+        ok = await self.wait(page, OVERVIEW_SHOWN, "first paint")
+        elapsed = time.monotonic() - started if ok else MISS
+        if not keep:
+            await context.close()
+            return elapsed, None
+        return elapsed, (context, page)
+
+    async def admin_paint(self, browser):
+        """Open ?tab=admin in a new context: seconds to the counts, and the open page."""
+        context, page = await self.new_page(browser)
+        started = time.monotonic()
+        await page.goto(f"{self.base}/app?workflow={DEMO_WORKFLOW}&tab=admin", wait_until="commit")
+        ok = await self.wait(page, COUNTS_SHOWN, "Admin counts")
+        elapsed = time.monotonic() - started if ok else MISS
+        # The preview the page starts with: Latest, long.
+        await self.wait(page, SETTLED, "first preview", self._want("latest", "long"))
+        return elapsed, (context, page)
+
+    def _want(self, scope: str, layout: str) -> dict:
+        return {"rows": f"{self.expected[(scope, layout)]:,}", "scope": scope, "layout": layout}
+
+    async def change_options(self, page, count: int, offset: int = 0) -> list[float]:
+        """``count`` changes in turn, each timed from the click to the settled preview."""
+        state = {"scope": "latest", "layout": "long"}
+        timings = []
+        for index in range(count):
+            label, option, value = CHANGES[(index + offset) % len(CHANGES)]
+            if state[option] == value:  # offset start: make it a real change
+                label, option, value = CHANGES[(index + offset + 2) % len(CHANGES)]
+            state[option] = value
+            started = time.monotonic()
+            await page.get_by_role("radio", name=label, exact=True).click()
+            ok = await self.wait(page, SETTLED, f"change {option}={value}", self._want(**state))
+            timings.append(time.monotonic() - started if ok else MISS)
+        return timings
+
+    async def run(self) -> dict:
+        from playwright.async_api import async_playwright
+
+        results: dict = {}
+        self.probe.start()
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True
+            )
+            # Warm-up: one page load (imports, caches that any first user pays once).
+            phase = self.phase("warm-up")
+            results["warm-up page load (not a target)"] = (await self.first_paint(browser))[0]
+            self.end(phase)
+
+            phase = self.phase("one user")
+            path = f"/app?workflow={DEMO_WORKFLOW}"
+            bytes_first = [await asyncio.to_thread(first_byte, self.base, path) for _ in range(5)]
+            results["first byte of /app, median of 5"] = statistics.median(bytes_first)
+            paints = [(await self.first_paint(browser))[0] for _ in range(3)]
+            results["first paint (one user)"] = statistics.median(paints)
+            admins = []
+            for _ in range(3):
+                elapsed, (context, page) = await self.admin_paint(browser)
+                admins.append(elapsed)
+                await context.close()
+            results["Admin counts visible after navigation (one user)"] = statistics.median(admins)
+            elapsed, (context, page) = await self.admin_paint(browser)
+            alone = await self.change_options(page, self.changes)
+            await context.close()
+            results["option change to settled preview, median (one user)"] = statistics.median(
+                alone
+            )
+            results["option change, max (one user)"] = max(alone)
+            self.end(phase)
+            await asyncio.sleep(1)
+
+            # Ten sessions opened one by one and kept open: RSS per session.
+            phase = self.phase("10 sessions opened one by one")
+            rss = [self.server.rss_mb()]
+            sessions = []
+            for _ in range(10):
+                _, opened = await self.admin_paint(browser)
+                sessions.append(opened)
+                await asyncio.sleep(0.5)
+                rss.append(self.server.rss_mb())
+            self.end(phase)
+            results["rss"] = rss
+            results["RSS per additional open session (MB)"] = _slope(rss[1:])
+
+            for users in (5, 10):
+                phase = self.phase(f"{users} sessions changing options")
+                pages = [page for _, page in sessions[:users]]
+                runs = await asyncio.gather(
+                    *(self.change_options(page, self.changes, i) for i, page in enumerate(pages))
+                )
+                self.end(phase)
+                timings = [t for run in runs for t in run]
+                results[f"option change, median ({users} sessions)"] = statistics.median(timings)
+                results[f"option change, p95 ({users} sessions)"] = percentile(timings, 0.95)
+                results[f"option change, max ({users} sessions)"] = max(timings)
+                results[f"static file, longest wait ({users} sessions changing)"] = (
+                    self.probe.longest(phase.started, phase.ended)
+                )
+                count = len(timings)
+                results[f"server CPU per option change ({users} sessions)"] = phase.cpu / count
+                results[f"browser CPU per option change ({users} sessions)"] = phase.browser / count
+            results["RSS with 10 sessions open after their changes (MB)"] = self.server.rss_mb()
+            for context, _ in sessions:
+                await context.close()
+            await asyncio.sleep(1)
+
+            phase = self.phase("5 concurrent page loads")
+            loads = await asyncio.gather(*(self.first_paint(browser) for _ in range(5)))
+            self.end(phase)
+            paints = sorted(elapsed for elapsed, _ in loads)
+            results["first paint, slowest of 5 concurrent loads"] = paints[-1]
+            results["first paint, median of 5 concurrent loads"] = statistics.median(paints)
+            results["static file, longest wait (5 page loads)"] = self.probe.longest(
+                phase.started, phase.ended
+            )
+            results["server CPU per page load (5 concurrent)"] = phase.cpu / 5
+            results["browser CPU per page load (5 concurrent)"] = phase.browser / 5
+            await browser.close()
+        self.probe.stop()
+        results["static file, longest wait (whole run)"] = self.probe.longest(0, time.monotonic())
+        results["static file, median wait (whole run)"] = statistics.median(
+            seconds for _, seconds in self.probe.samples
+        )
+        return results
+
+
+def _slope(values: list[float]) -> float:
+    """Least-squares growth per step of ``values`` (one value per session count)."""
+    xs = range(len(values))
+    mean_x, mean_y = statistics.mean(xs), statistics.mean(values)
+    top = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, values, strict=True))
+    return top / sum((x - mean_x) ** 2 for x in xs)
+
+
+@contextmanager
+def profiled_app(env: dict[str, str], profile: Path, extra: tuple[str, ...]):
+    """``served_app``, with the server under pyinstrument; the profile is written at exit."""
+    port = free_port()
+    command = [sys.executable, "-c", PROFILED_SERVE, str(profile.resolve()), "--port",
+               str(port), *extra]  # fmt: skip
+    log_path = Path(env["ASSESS_DATA_DIR"]) / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(180):  # bounded: 90 s
+                if process.poll() is not None:
+                    raise RuntimeError(log_path.read_text(errors="replace")[-3000:])
+                try:
+                    first_byte(base, "/app")
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def server_pid(log: Path) -> int:
+    for line in log.read_text(errors="replace").splitlines():
+        if "process id" in line:
+            return int(line.split()[-1])
+    raise RuntimeError(f"no process id in {log}")
+
+
+def report(results: dict, bench: Bench, args, started: float, load: tuple) -> str:
+    def figure(name: str, value: float) -> str:
+        if name.endswith("(MB)"):
+            return f"{value:,.1f} MB"
+        return f"{value * 1000:,.0f} ms" if value < 1 else f"{value:,.2f} s"
+
+    lines = [
+        "## Many sessions at once (bench/bench_sessions.py)",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; Python "
+        f"{platform.python_version()}; load average at the start {load[0]:.2f}, at the end "
+        f"{os.getloadavg()[0]:.2f}; whole run {time.monotonic() - started:.0f} s "
+        f"(`bench/bench_sessions.py --changes {args.changes}"
+        + (f" --server-args {shlex.quote(args.server_args)}" if args.server_args else "")
+        + "`). Demo workflow (240 files), served by `assess-export serve"
+        + (f" {args.server_args}" if args.server_args else "")
+        + "`, Chromium through Playwright on the same machine, one context per user.",
+        "",
+        "| measure | figure | target |",
+        "|---|---:|---|",
+    ]
+    for name, value in results.items():
+        if name == "rss":
+            continue
+        target = TARGETS.get(name)
+        if target is None:
+            verdict = ""
+        else:
+            limit = f"{target:g} MB" if name.endswith("(MB)") else figure("", target)
+            verdict = f"{'met' if value < target else 'MISSED'} (< {limit})"
+        lines.append(f"| {name} | {figure(name, value)} | {verdict} |")
+    rss = ", ".join(f"{value:.0f}" for value in results["rss"])
+    lines += [
+        "",
+        f"Server RSS (MB) with 0, 1, ..., 10 Admin sessions open: {rss}.",
+        "",
+        "| phase | seconds | server CPU s | server CPUs busy | browser CPU s | browser CPUs busy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for phase in bench.phases:
+        seconds = phase.ended - phase.started
+        lines.append(
+            f"| {phase.name} | {seconds:.1f} | {phase.cpu:.1f} | {phase.cpu / seconds:.2f} | "
+            f"{phase.browser:.1f} | {phase.browser / seconds:.2f} |"
+        )
+    probe = bench.probe
+    lines += [
+        "",
+        f"Static probe: {len(probe.samples)} fetches of a 1 KB file, {probe.failures} failed.",
+    ]
+    if bench.misses:
+        lines.append(f"Waits that hit the {MISS:.0f} s bound: " + "; ".join(bench.misses))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=8, help="option changes per session")
+    parser.add_argument("--server-args", default="", help="more `assess-export serve` options")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-sessions.md"))
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the server under pyinstrument (its main thread: the event loop) and write "
+        "the profile to FILE (text) and FILE with .html",
+    )
+    args = parser.parse_args(argv)
+    started, load = time.monotonic(), os.getloadavg()
+
+    data = Path(tempfile.mkdtemp(prefix="bench-sessions-")) / "data"
+    env = {"ASSESS_DATA_DIR": str(data), "ASSESS_SECRET": SECRET}
+    store = open_store(Settings.from_env(env))
+    create_demo(store)
+    extra = tuple(shlex.split(args.server_args))
+    serving = (
+        profiled_app(env, Path(args.profile), extra)
+        if args.profile
+        else served_app(env, extra_args=extra)
+    )
+    with serving as base:
+        server = Server(server_pid(data / "serve.log"))
+        bench = Bench(base, server, store, args.changes)
+        results = asyncio.run(bench.run())
+    store.dispose()
+    text = report(results, bench, args, started, load)
+    out = Path(args.out)
+    kept = ""
+    if out.exists():  # a hand-written history after the generated section stays
+        old = out.read_text()
+        marker = old.find("\n### Before and after")
+        kept = old[marker:] if marker >= 0 else ""
+    out.write_text(text + kept)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""A workflow's tabs, each built only when it is first shown.
+
+A session shows one tab at first: the Overview, or the Admin tab when a link names it
+(``?tab=admin``). The other is made only if the user opens it, so a page load pays for one
+tab's queries and components, and a visitor of the Overview never makes an export preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+
+from dashboard.runtime import is_admin
+from dashboard.ui.admin import AdminTab
+from dashboard.ui.overview import Overview
+
+NO_WORKFLOW = "No workflow in the store yet."
+
+
+class LazyTabs:
+    """``pn.Tabs`` whose tabs are built the first time they are shown.
+
+    Each tab is an empty column until then; ``fill_shown`` builds the shown one (the app
+    calls it once the page is connected, so the page itself comes back at once), and a
+    change of tab builds the newly shown one."""
+
+    def __init__(self, tabs: list[tuple[str, Callable[[], pn.viewable.Viewable]]], active=0):
+        self._slots = [pn.Column(sizing_mode="stretch_width") for _ in tabs]
+        self._builders: dict[int, Callable[[], pn.viewable.Viewable]] = {
+            index: build for index, (_, build) in enumerate(tabs)
+        }
+        self._built: dict[int, pn.viewable.Viewable] = {}
+        self.tabs = pn.Tabs(
+            *((name, slot) for (name, _), slot in zip(tabs, self._slots, strict=True)),
+            dynamic=True,
+            active=active,
+            sizing_mode="stretch_width",
+        )
+        self.tabs.param.watch(lambda event: self.fill(event.new), "active")
+
+    def fill_shown(self) -> None:
+        self.fill(self.tabs.active)
+
+    def fill(self, index: int) -> None:
+        build = self._builders.pop(index, None)  # atomic: two threads never build one tab
+        if build is not None:
+            self._built[index] = built = build()
+            self._slots[index][:] = [built]
+
+    def built(self, index: int) -> pn.viewable.Viewable | None:
+        """What tab ``index`` was built as (an Overview, an AdminTab), or None before."""
+        return self._built.get(index)
+
+
+def workflow_tabs(store, workflow: str | None, user: str | None, tab: str = "") -> LazyTabs:
+    """The Overview and, for an admin, the Admin tab of ``workflow``; ``tab="admin"`` (a
+    shared link) opens the Admin tab."""
+    if not workflow:
+        return LazyTabs([("Overview", lambda: pn.pane.Markdown(NO_WORKFLOW))])
+    tabs = [("Overview", lambda: Overview(store=store, workflow=workflow))]
+    admin = is_admin(user, store.settings)
+    if admin:
+        tabs.append(("Admin", lambda: AdminTab(store=store, workflow=workflow, user=user)))
+    return LazyTabs(tabs, active=1 if admin and tab == "admin" else 0)
