@@ -160,7 +160,16 @@ SETTLED = (
   let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
   while (payload.length % 4) payload += '=';
   const options = JSON.parse(atob(payload)).t.options;
-  return options.scope === want.scope && options.layout === want.layout;
+  if (options.scope !== want.scope || options.layout !== want.layout) return false;
+  // ... and the preview table of that layout shown, with its rows drawn.
+  for (const root of deepRoots()) {
+    for (const table of root.querySelectorAll('.preview-' + want.layout)) {
+      if (table.offsetParent === null) continue;  // a kept table, hidden
+      const inner = table.shadowRoot || table;
+      if (inner.querySelector('.tabulator-row')) return true;
+    }
+  }
+  return false;
 }"""
 )
 

@@ -145,6 +145,10 @@ class PreviewViews:
     def __init__(self) -> None:
         self._shown: dict[Layout, _Shown] = {}
 
+    def kept_views(self) -> list[pn.viewable.Viewable]:
+        """The views of the tables kept for the session (those a later preview may reuse)."""
+        return [shown.view for shown in self._shown.values()]
+
     def table(self, layout: Layout, frame: pd.DataFrame, total: int, build) -> _Shown:
         """The shown table of ``layout`` holding ``frame``; ``build()`` makes the first."""
         shown = self._shown.get(layout)

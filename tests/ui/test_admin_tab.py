@@ -36,7 +36,7 @@ def test_defaults_match_spec_and_preview_the_latest_long_table(hand_store):
     ]
     expected = ExportQuery(hand_store, workflow="harbour").counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.select(pn.widgets.Tabulator)
+    [table] = tab.shown_tables()
     assert len(table.value) == expected.rows
     assert "Export CSV" in tab.action.objects[0].object
 
@@ -130,7 +130,7 @@ def test_a_database_that_stops_answering_is_a_message_in_place_of_the_preview(
     try:
         tab.layout.value = "wide"
         assert tab.summary.object.startswith("**The database is not answering \\(")
-        assert tab.body.objects == []
+        assert tab.shown_body() == []
         assert "export-download" not in str(tab.action.objects[0].object)  # no link
     finally:
         sqlite_store.engine.dispose()
@@ -150,7 +150,7 @@ def test_stage_kind_and_time_filters_drive_the_preview_and_the_link(hand_store):
     options = {"workflow": "harbour", "stage_kind": "human", "assessed_from": "2026-11-02"}
     expected = ExportQuery(hand_store, **options).counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.select(pn.widgets.Tabulator)
+    [table] = tab.shown_tables()
     assert set(table.value["stage_kind"]) == {"human"}
     token = parse_qs(urlparse(href(tab)).query)["token"][0]
     grant = verify(tab.settings.secret(), unquote(token), "local")
@@ -169,7 +169,7 @@ def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
     options = {"workflow": "harbour", "scope": "all", "object_classes": ["buoy"]}
     expected = ExportQuery(hand_store, **options).counts()
     assert tab.summary.object.startswith(f"**{expected.rows:,} rows**")
-    [table] = tab.body.select(pn.widgets.Tabulator)
+    [table] = tab.shown_tables()
     assert set(table.value.loc[table.value["attribute"] == "object_class", "value"]) == {"buoy"}
     token = parse_qs(urlparse(href(tab)).query)["token"][0]
     grant = verify(tab.settings.secret(), unquote(token), "local")
@@ -185,15 +185,17 @@ def test_the_table_says_which_rows_it_shows_and_keeps_the_values_in_view(hand_st
 
     tab = tab_for(hand_store)
     tab.scope.value = "all"
-    [table] = tab.body.select(pn.widgets.Tabulator)
+    [table] = tab.shown_tables()
     total = ExportQuery(hand_store, workflow="harbour", scope="all").counts().rows
-    position = tab.body.select(pn.pane.Markdown)[1]
+    [shown] = tab.shown_body()
+    position = shown.select(pn.pane.Markdown)[1]
     assert position.object == f"rows 1–20 of {total:,}" == rows_shown(table, total)
     assert table.frozen_columns == {"attribute": "right", "value": "right", "confidence": "right"}
     tab.layout.value = "wide"
-    [wide] = tab.body.select(pn.widgets.Tabulator)
+    [wide] = tab.shown_tables()
     assert wide.frozen_columns == {"file_name": "left"}
-    assert "one row per annotation" in tab.body.select(pn.pane.Markdown)[0].object
+    [shown] = tab.shown_body()
+    assert "one row per annotation" in shown.select(pn.pane.Markdown)[0].object
 
 
 def test_the_shown_link_is_signed_again_while_the_page_is_open(hand_store, monkeypatch):

@@ -166,23 +166,25 @@ def test_one_sessions_changes_on_two_threads_preview_one_at_a_time(hand_store, m
 
 def test_the_preview_keeps_its_table_and_link_and_sets_every_width(hand_store):
     tab = AdminTab(store=hand_store, workflow="harbour", user="local")
-    [table] = tab.body.select(pn.widgets.Tabulator)
+    [table] = tab.shown_tables()
     link = tab.action.objects[0]
     assert set(table.widths) == set(table.value.columns)  # the browser measures nothing
     shown = list(table.value["value"])
     tab.safe.value = False  # as many rows: the same table, new values
-    [same] = tab.body.select(pn.widgets.Tabulator)
+    [same] = tab.shown_tables()
     assert same is table and tab.action.objects[0] is link
     unsafe = ExportQuery(hand_store, workflow="harbour", spreadsheet_safe=False).preview(200)
     assert list(table.value["value"]) == list(unsafe["value"].fillna("")) != shown
     assert table.page == 1 and "export-download" in link.object
     tab.layout.value = "wide"
-    [wide] = tab.body.select(pn.widgets.Tabulator)
+    [wide] = tab.shown_tables()
     assert wide is not table and set(wide.widths) == set(wide.value.columns)
+    assert len(tab.body.objects) == 2  # the long table stays in the page, hidden
     tab.layout.value = "long"
-    [again] = tab.body.select(pn.widgets.Tabulator)
+    [again] = tab.shown_tables()
     assert again is table  # the session's long table, shown again
+    assert len(tab.body.objects) == 2 and not tab.body.objects[1].visible
     tab.stage_kind.value = "human"  # another number of rows on the page: a new table
-    [fewer] = tab.body.select(pn.widgets.Tabulator)
+    [fewer] = tab.shown_tables()
     rows = ExportQuery(hand_store, workflow="harbour", stage_kind="human").counts().rows
     assert fewer is not table and len(fewer.value) == rows < len(table.value)
