@@ -472,8 +472,10 @@ def measure(args: argparse.Namespace) -> None:
 
     import dashboard.query.export  # noqa: F401
     from dashboard.query import reader
+    from dashboard.runtime import tune_process
     from dashboard.store.db import open_store
 
+    tune_process()  # the process settings of the CLI, the server and a worker, for every path
     base = args.path
     store = open_store(db_url=args.db_url, files_url=args.files_url, migrate_schema=False)
     before = _usage()

@@ -88,8 +88,10 @@ def _p95(values: list[float]) -> float:
 
 
 def server_side(store, workflow: str, repeat: int) -> dict[str, float]:
+    from dashboard.runtime import tune_process
     from dashboard.ui.admin import AdminTab
 
+    tune_process()  # as the server's start-up does
     tab = AdminTab(store=store, workflow=workflow, user="local")
     choices = ExportQuery(store, workflow=workflow).choices()
     first = {"data_source": choices.data_sources[0], "order": choices.orders[0]}

@@ -85,9 +85,11 @@ def run(path: str, data: Path) -> dict:
 
     from dashboard.config import Settings
     from dashboard.query.export import ExportQuery
+    from dashboard.runtime import tune_process
     from dashboard.store.db import open_store
     from dashboard.ui import preview
 
+    tune_process()  # as the server's start-up does, for both paths
     store = open_store(Settings.from_env({"ASSESS_DATA_DIR": str(data)}))
     query = ExportQuery(store, workflow=WORKFLOW, layout="annotated", order="o1")
     items = list(query.annotated_items())

@@ -23,7 +23,12 @@ from dashboard.archive import (
     record_member_name,
     unique_names,
 )
-from dashboard.drawing import Overlay, UndecodableImageError, draw_annotations
+from dashboard.drawing import (
+    Overlay,
+    UndecodableImageError,
+    draw_annotations,
+    keep_freed_image_blocks,
+)
 from dashboard.errors import InvalidGeometryError, MissingImageError
 from dashboard.query.records import FileRecord
 from dashboard.store.files import FileStorage
@@ -45,12 +50,15 @@ def _draw(data: bytes, overlays: tuple[Overlay, ...]) -> tuple[bytes, str]:
     return draw_annotations(data, overlays)
 
 
-def _end_with_parent(parent: int) -> None:
-    """A drawing process's initializer: end when the process that started it is gone.
+def _start_drawing_process(parent: int) -> None:
+    """A drawing process's initializer: Pillow keeps freed image blocks, and the process ends
+    when the process that started it is gone.
 
     A pool's processes wait on a queue whose write end they hold themselves, so a parent that
     was killed (SIGKILL, out of memory) would leave them waiting forever."""
     import threading
+
+    keep_freed_image_blocks()
     import time
 
     def watch() -> None:
@@ -71,7 +79,7 @@ def _drawn(
     """Items with their drawn bytes (or the error), in input order, a few in flight."""
     window: deque[tuple[AnnotatedItem, Future | None, Exception | None]] = deque()
     pool = (
-        ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),))
+        ProcessPoolExecutor(workers, initializer=_start_drawing_process, initargs=(os.getpid(),))
         if workers > 1
         else _InlineExecutor()
     )

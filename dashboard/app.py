@@ -1,4 +1,7 @@
-"""The served app: `panel serve dashboard/app.py --plugins dashboard.routes`.
+"""The served app: ``assess-export serve`` serves it (``dashboard.server``: Panel's
+``panel serve dashboard/app.py --plugins dashboard.routes`` with the start-up). A plain
+``panel serve`` of it works too, without the embedded job workers: run
+``huey_consumer dashboard.jobs.tasks.huey`` beside it for Annotated Files jobs.
 
 A workflow picker and, per workflow, an Overview and (for admins) the Admin tab. The workflow
 can be chosen by URL (``?workflow=NAME``) so a link opens it, and the Admin tab too
@@ -38,9 +41,6 @@ def serve_resources_locally() -> None:
         "dist_url", f"{prefix}/{LOCAL_DIST}" if prefix else LOCAL_DIST
     )
 
-
-serve_resources_locally()  # before any component, the extension's included
-pn.extension("tabulator", notifications=True, loading_indicator=True)
 
 TITLE = "Assessment Export Dashboard"
 
@@ -84,10 +84,9 @@ def account(store, user: str | None) -> list[pn.viewable.Viewable]:
 
 
 def build_app() -> pn.template.BootstrapTemplate:
-    from dashboard.jobs.tasks import start_background_work
-
+    """One session's page; the server's start-up (``dashboard.server.start_up``) has opened
+    the store and started the job workers."""
     store = app_store()  # opened once per process: later pages find it open
-    start_background_work(store)
     user = session_user()
     picker = pn.widgets.Select(label="Workflow")
     main = pn.Column(sizing_mode="stretch_width")
@@ -125,4 +124,7 @@ def build_app() -> pn.template.BootstrapTemplate:
     return pn.template.BootstrapTemplate(title=TITLE, sidebar=sidebar, main=[main])
 
 
-build_app().servable()
+if pn.state.served:  # run by panel serve, once per session: an import makes no page
+    serve_resources_locally()  # before any component, the extension's included
+    pn.extension("tabulator", notifications=True, loading_indicator=True)
+    build_app().servable()

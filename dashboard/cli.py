@@ -139,7 +139,9 @@ def _list(store: Store) -> None:
 
 def _export(store: Store, args: argparse.Namespace) -> None:
     from dashboard.query.export import ExportQuery
+    from dashboard.runtime import tune_process
 
+    tune_process()  # the export settings of the server and the job workers
     query = ExportQuery(
         store,
         workflow=args.workflow,

@@ -10,7 +10,7 @@ Speed (bench/bench_drawing.py, PERF-NOTES.md): the cost to beat is decoding and 
 the image. So a fill touches only the polygon's own pixels (never a full-image layer),
 outlines are drawn as a closed wide line (``polygon(width>1)`` builds a full-image mask
 each time), and Pillow is told to keep freed image blocks for the next image instead of
-returning them to the system after every image.
+returning them to the system after every image (``keep_freed_image_blocks``).
 """
 
 from __future__ import annotations
@@ -29,10 +29,18 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedI
 from dashboard.errors import AssessError
 from dashboard.store.geometry import EXIF_ORIENTATION, displayed_size, parse_wkt
 
-if hasattr(Image.core, "set_blocks_max"):
-    # Keep up to 64 freed blocks for the next image: without it every image pays ~16 ms
-    # of page faults (PERF-NOTES.md). Harmless where PILLOW_BLOCKS_MAX is already set.
-    Image.core.set_blocks_max(max(64, Image.core.get_blocks_max()))
+KEPT_BLOCKS = 64
+
+
+def keep_freed_image_blocks() -> None:
+    """Pillow keeps up to ``KEPT_BLOCKS`` freed blocks for the next image: without it every
+    image pays ~16 ms of page faults (PERF-NOTES.md); a larger PILLOW_BLOCKS_MAX stays.
+    Process-wide, so a process that draws calls it at its start (``tune_process`` of
+    ``dashboard.runtime``, and each drawing process of ``dashboard.annotated``), not an
+    import."""
+    if hasattr(Image.core, "set_blocks_max"):
+        Image.core.set_blocks_max(max(KEPT_BLOCKS, Image.core.get_blocks_max()))
+
 
 Point = tuple[float, float]
 RGB = tuple[int, int, int]

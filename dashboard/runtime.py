@@ -1,4 +1,5 @@
-"""Process-wide state of a served dashboard: settings, the opened store, who is an admin.
+"""Process-wide state of a served dashboard: settings, the opened store, who is an admin, and
+the process-wide settings of a process that exports (``tune_process``).
 
 Shared by the Panel sessions (``dashboard.ui``) and the HTTP routes (``dashboard.routes``).
 """
@@ -43,6 +44,17 @@ def app_store() -> Store:
             ensure_demo(store)
             _demo_checked = True
     return store
+
+
+def tune_process() -> None:
+    """The process-wide settings an exporting process wants, applied by its start-up (the
+    server's ``dashboard.server.start_up``, a job worker's start, the CLI's export), never by
+    an import: Arrow's system allocator and Pillow's kept image blocks. Idempotent."""
+    from dashboard.drawing import keep_freed_image_blocks
+    from dashboard.query.chunks import use_system_memory_pool
+
+    use_system_memory_pool()
+    keep_freed_image_blocks()
 
 
 def is_admin(user: str | None, settings: Settings) -> bool:

@@ -17,7 +17,8 @@ It serves ``dashboard/app.py`` with the download route, and by default:
   ``--no-threads`` runs them on the event loop as plain ``panel serve`` does), so one
   user's query or drawing never holds up the event loop: other sessions, static files and
   downloads are served meanwhile (``DEFAULT_THREADS``);
-- starts the background job workers once the server starts (nothing starts on import).
+- starts the background job workers and applies the process's export settings once the
+  server starts (``start_up``; nothing starts on import).
 
 Everything else is Panel's own: any ``panel serve`` option can be given (``--basic-auth``,
 ``--oauth-provider``, ``--cookie-secret``, ``--port``, ...).
@@ -198,11 +199,19 @@ class Serve(PanelServe):
         return kwargs
 
     def invoke(self, args):
-        from dashboard.jobs.tasks import start_background_work
-        from dashboard.runtime import app_store
-
-        start_background_work(app_store())
+        start_up()
         return super().invoke(args)
+
+
+def start_up() -> None:
+    """What a serving process does once, in its main thread, before it serves: the
+    process-wide export settings (``dashboard.runtime.tune_process``), the store opened (and
+    the demo workflow in an empty one), and the background job workers started."""
+    from dashboard.jobs.tasks import start_background_work
+    from dashboard.runtime import app_store, tune_process
+
+    tune_process()
+    start_background_work(app_store())
 
 
 def session_threads(given: int | None, off: bool, environ) -> int | None:

@@ -3,16 +3,25 @@
 Embedded default: a SQLite queue file in the data folder, worked by threads inside the
 `panel serve` process. Scale mode: ``ASSESS_JOBS_URL=redis://...`` and workers on any machine
 with the same ASSESS_* settings: ``huey_consumer dashboard.jobs.tasks.huey``.
+
+Nothing is made on import: ``queue(settings)`` makes the Huey instance of those settings, with
+the tasks registered on it, at its first use (the server's start-up, a request, a worker), and
+``dashboard.jobs.tasks.huey``, the path ``huey_consumer`` is given, is the queue of the
+environment's settings, made when the consumer asks for it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import signal
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.api import TaskWrapper
 from huey.consumer import Consumer
 
 from dashboard.config import Settings
@@ -28,14 +37,53 @@ EMAIL_RETRIES = 5
 EMAIL_RETRY_DELAY = 30  # seconds
 
 
-def make_huey(settings: Settings):
+def make_huey(settings: Settings) -> Huey:
     if settings.jobs_url and settings.jobs_url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey("assess-export", url=settings.jobs_url, utc=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("assess-export", filename=str(settings.data_dir / "jobs.sqlite3"), utc=True)
 
 
-huey = make_huey(Settings.from_env())
+@dataclass(frozen=True)
+class JobQueue:
+    """A Huey instance with the export tasks registered on it: calling a task enqueues it."""
+
+    huey: Huey
+    run_export: TaskWrapper
+    sweep_interrupted_jobs: TaskWrapper
+    deliver_link: TaskWrapper
+
+
+@functools.cache
+def queue(settings: Settings) -> JobQueue:
+    """The job queue of ``settings``, made at its first use and then the same in this process.
+
+    The task names are the module's (``dashboard.jobs.tasks.run_export``, ...): what a queue
+    holds is run by any worker of the same settings."""
+    huey = make_huey(settings)
+    jobs = JobQueue(
+        huey=huey,
+        run_export=huey.task(name="run_export")(_run_export),
+        sweep_interrupted_jobs=huey.task(name="sweep_interrupted_jobs")(_sweep),
+        deliver_link=huey.task(
+            retries=EMAIL_RETRIES, retry_delay=EMAIL_RETRY_DELAY, context=True, name="deliver_link"
+        )(_deliver_link),
+    )
+    # Each minute: a worker died while other workers live on.
+    huey.periodic_task(crontab(), name="sweep_each_minute")(_sweep)
+    huey.on_startup("recover_at_worker_start")(_recover_at_worker_start)
+    return jobs
+
+
+def __getattr__(name: str):
+    """``dashboard.jobs.tasks.huey`` (``huey_consumer``'s import path): the environment's."""
+    if name == "huey":
+        return queue(Settings.from_env()).huey
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _settings(store: Store) -> Settings:
+    return store.settings or Settings.from_env()
 
 
 def _store() -> Store:
@@ -60,7 +108,7 @@ def request_annotated_export(
         raise ValueError("only Annotated Files run as background jobs")
     query.filters()  # bad options fail here, before any job exists
     job_id = records.create_job(store, user, query.options(), notify_email, page_url)
-    run_export(job_id)
+    queue(_settings(store)).run_export(job_id)
     return job_id
 
 
@@ -95,7 +143,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     if not records.claim_job(store, job_id):
         return False
     job = records.get_job(store, job_id)
-    settings = store.settings or Settings.from_env()
+    settings = _settings(store)
     exports = settings.exports_dir
     exports.mkdir(parents=True, exist_ok=True)
     final = records.job_file(exports, job_id)
@@ -141,27 +189,29 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
         skipped,
     )
     if mail == "pending":
-        deliver_link(job_id)
+        queue(settings).deliver_link(job_id)
     return True
 
 
-@huey.task()
-def run_export(job_id: str) -> None:
+def _run_export(job_id: str) -> None:
+    """The ``run_export`` task."""
     execute(_store(), job_id)
 
 
 def recover_interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
     """Enqueue again the jobs whose worker died (and, at a start, the ones still queued)."""
     job_ids = records.interrupted_jobs(store, queued=queued)
+    jobs = queue(_settings(store))
     for job_id in job_ids:
         log.warning("export job %s lost its worker or its queue entry: run again", job_id)
-        run_export(job_id)
+        jobs.run_export(job_id)
     return job_ids
 
 
 def _sweep(queued: bool = False) -> None:
-    """``recover_interrupted_jobs``, where a database that is away is one warning: the next
-    sweep (each minute) tries again."""
+    """The ``sweep_interrupted_jobs`` and ``sweep_each_minute`` tasks:
+    ``recover_interrupted_jobs``, where a database that is away is one warning: the next sweep
+    (each minute) tries again."""
     store = _store()
     try:
         recover_interrupted_jobs(store, queued=queued)
@@ -172,30 +222,26 @@ def _sweep(queued: bool = False) -> None:
         log.warning("looking for interrupted export jobs failed: %s", line)
 
 
-@huey.task()
-def sweep_interrupted_jobs() -> None:
-    _sweep()
+def _recover_at_worker_start() -> None:
+    """A worker starting (the server's embedded one, or ``huey_consumer``) takes this process's
+    export settings (``tune_process``: a ``huey_consumer`` has no other start-up of ours), then
+    runs the jobs that a dead worker left, now and again once a just-killed worker's heartbeat
+    has gone stale."""
+    from dashboard.runtime import tune_process
 
-
-@huey.periodic_task(crontab())  # each minute: a worker died while other workers live on
-def sweep_each_minute() -> None:
-    _sweep()
-
-
-@huey.on_startup()
-def recover_at_worker_start() -> None:
-    """A worker starting (the server's embedded one, or ``huey_consumer``) runs the jobs that a
-    dead worker left, now and again once a just-killed worker's heartbeat has gone stale."""
+    tune_process()
     _sweep(queued=True)
-    settings = _store().settings or Settings.from_env()
-    sweep_interrupted_jobs.schedule(delay=settings.job_stale_after + settings.job_heartbeat)
+    settings = _settings(_store())
+    queue(settings).sweep_interrupted_jobs.schedule(
+        delay=settings.job_stale_after + settings.job_heartbeat
+    )
 
 
-@huey.task(retries=EMAIL_RETRIES, retry_delay=EMAIL_RETRY_DELAY, context=True)
-def deliver_link(job_id: str, task=None) -> None:
-    """Email the link; on failure the attempt is recorded and Huey retries."""
+def _deliver_link(job_id: str, task=None) -> None:
+    """The ``deliver_link`` task: email the link; on failure the attempt is recorded and Huey
+    retries."""
     store = _store()
-    settings = store.settings or Settings.from_env()
+    settings = _settings(store)
     job = records.get_job(store, job_id)
     message = delivery.link_email(
         settings.smtp.sender, job.notify_email, job.filename, job.link, job.link_expires_at
@@ -210,30 +256,49 @@ def deliver_link(job_id: str, task=None) -> None:
     records.record_email(store, job_id, "sent")
 
 
-class EmbeddedConsumer(Consumer):
-    """Huey's consumer without its signal handlers: the Panel server owns the signals."""
+# Signals Huey's consumer takes over in ``Consumer.start`` (its ``run`` loop acts on them).
+_CONSUMER_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
-    def _set_signal_handlers(self) -> None:
-        pass
+
+def _start_embedded(consumer: Consumer) -> None:
+    """Start ``consumer``'s threads and leave the process's signal handlers as they were.
+
+    ``Consumer.start`` ends by installing handlers for SIGINT, SIGTERM and SIGHUP that only its
+    own ``run`` loop reads; embedded in the Panel server, which never calls ``run``, they would
+    swallow the server's Ctrl-C and stop. Huey has no option to leave them out (its start-up
+    hooks and signals are about tasks, not the process), so the handlers the server had are
+    put back with the standard ``signal`` module instead of overriding a private method of
+    Huey's. ``signal`` only works in the main thread: the server's start-up runs there."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("the embedded job workers start from the main thread")
+    before = {signum: signal.getsignal(signum) for signum in _CONSUMER_SIGNALS}
+    consumer.start()
+    for signum, handler in before.items():
+        # None: a handler not set from Python, which cannot be put back; the default instead.
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-_consumer: EmbeddedConsumer | None = None
+_consumer: Consumer | None = None
 _consumer_lock = threading.Lock()
 
 
-def start_background_work(store: Store, workers: int = 1) -> EmbeddedConsumer | None:
+def start_background_work(store: Store, workers: int = 1) -> Consumer | None:
     """In embedded mode, start worker threads in this process (which recover the jobs a
     restart interrupted as they start); in scale mode, where workers run elsewhere with
-    huey_consumer, enqueue those jobs again. Idempotent in embedded mode."""
+    huey_consumer, enqueue those jobs again. Idempotent in embedded mode. Called by the
+    server's start-up (``dashboard.server.start_up``), never on import."""
     global _consumer
     with _consumer_lock:
         if _consumer is None:
-            if isinstance(huey, RedisHuey):  # workers run elsewhere (and recover at start)
+            jobs = queue(_settings(store))
+            if isinstance(jobs.huey, RedisHuey):  # workers run elsewhere (and recover at start)
                 recover_interrupted_jobs(store)
                 return None
-            _consumer = EmbeddedConsumer(
-                huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.2,
+            _consumer = jobs.huey.create_consumer(
+                workers=workers, worker_type="thread", periodic=True, initial_delay=0.2,
                 max_delay=1.0, check_worker_health=False,
             )  # fmt: skip
-            _consumer.start()
+            _start_embedded(_consumer)
         return _consumer

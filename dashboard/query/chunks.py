@@ -37,9 +37,14 @@ from dashboard.query.reader import ArrowReader
 # Files per chunk grow so that a preview reads only a few files and a download few chunks.
 CHUNK_FILES = (16, 128, 1024)
 
-# Arrow's default allocator (mimalloc) keeps freed memory for reuse; the system allocator
-# gives it back, which keeps the wide export's peak RSS about 60 MB lower at the same speed.
-pa.set_memory_pool(pa.system_memory_pool())
+
+def use_system_memory_pool() -> None:
+    """Make the system allocator Arrow's default in this process. Arrow's own default
+    (mimalloc) keeps freed memory for reuse; the system allocator gives it back, which keeps
+    the wide export's peak RSS about 60 MB lower at the same speed. Process-wide, so a process
+    that exports calls it at its start (``dashboard.runtime.tune_process``), not an import."""
+    pa.set_memory_pool(pa.system_memory_pool())
+
 
 _SORT_KEYS = [
     ("position", "ascending", "at_end"),

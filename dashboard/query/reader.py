@@ -39,10 +39,13 @@ class _SqliteChildren:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: dict[str, list[subprocess.Popen]] = {}
-        atexit.register(self.close_all)
+        self._closed_at_exit = False  # registered with the first child, not on import
 
     def acquire(self, database: str) -> subprocess.Popen:
         with self._lock:
+            if not self._closed_at_exit:
+                atexit.register(self.close_all)
+                self._closed_at_exit = True
             idle = self._idle.pop(database, [])
             while idle:
                 child = idle.pop()

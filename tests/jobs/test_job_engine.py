@@ -38,7 +38,10 @@ def data_store(tmp_path):
 
 def enqueue(job_id: str, env: dict[str, str]) -> None:
     """Enqueue through the configured job engine, from another process (as the app does)."""
-    code = "import sys; from dashboard.jobs.tasks import run_export; run_export(sys.argv[1])"
+    code = (
+        "import sys; from dashboard.config import Settings; from dashboard.jobs.tasks import queue;"
+        " queue(Settings.from_env()).run_export(sys.argv[1])"
+    )
     subprocess.run(
         [sys.executable, "-c", code, job_id], cwd=ROOT, env={**os.environ, **env}, check=True
     )

@@ -66,7 +66,7 @@ def test_job_runs_and_emails_a_link_for_the_requester(job_store, smtp_server):
     job = records.get_job(job_store, job_id)
     assert job.status is JobStatus.queued  # the request returned before any work
     assert tasks.execute(job_store, job_id, workers=1)
-    tasks.deliver_link.call_local(job_id)
+    tasks.queue(job_store.settings).deliver_link.call_local(job_id)
 
     job = records.get_job(job_store, job_id)
     assert job.status is JobStatus.done
@@ -114,7 +114,7 @@ def test_a_failing_smtp_server_is_recorded_and_the_export_kept(job_store):
     tasks.execute(job_store, job_id, workers=1)
     assert records.get_job(job_store, job_id).email_status == "pending"
     with pytest.raises(OSError):
-        tasks.deliver_link.call_local(job_id)
+        tasks.queue(job_store.settings).deliver_link.call_local(job_id)
     job = records.get_job(job_store, job_id)
     assert job.email_status == "failed"
     assert "ConnectionRefusedError" in job.email_error
