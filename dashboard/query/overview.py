@@ -19,13 +19,11 @@ from sqlalchemy import (
     Integer,
     Select,
     Text,
-    and_,
     case,
     cast,
     func,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
@@ -202,57 +200,28 @@ def confidences(store: Store, workflow: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _after(later, earlier) -> ColumnElement:
-    """``later`` comes after ``earlier`` by the Latest rule's order (assessed_at, id)."""
-    return or_(
-        later.c.assessed_at > earlier.c.assessed_at,
-        and_(later.c.assessed_at == earlier.c.assessed_at, later.c.id > earlier.c.id),
-    )
-
-
 def _review_pairs(workflow_id: int):
-    """Per file: its latest machine assessment and the latest human assessment after it."""
-    machine_ranked = (
-        select(
-            a.c.id,
-            a.c.data_file_id,
-            a.c.assessed_at,
-            func.row_number()
-            .over(partition_by=a.c.data_file_id, order_by=(a.c.assessed_at.desc(), a.c.id.desc()))
-            .label("rank"),
-        )
-        .where(a.c.data_file_id.in_(_workflow_files(workflow_id)))
-        .where(a.c.stage_kind == StageKind.machine)
-        .subquery("machine_ranked")
-    )
-    machine = (
-        select(machine_ranked.c.id, machine_ranked.c.data_file_id, machine_ranked.c.assessed_at)
-        .where(machine_ranked.c.rank == 1)
-        .subquery("machine")
-    )
-    human_ranked = (
-        select(
-            machine.c.id.label("machine_id"),
-            a.c.id.label("human_id"),
-            func.row_number()
-            .over(partition_by=machine.c.id, order_by=(a.c.assessed_at.desc(), a.c.id.desc()))
-            .label("rank"),
-        )
-        .select_from(
-            machine.join(
-                a,
-                and_(
-                    a.c.data_file_id == machine.c.data_file_id,
-                    a.c.stage_kind == StageKind.human,
-                    _after(a, machine),
-                ),
-            )
-        )
-        .subquery("human_ranked")
-    )
+    """Per file: its latest machine assessment and the latest human assessment after it.
+
+    Every assessment is a machine or a human one, so a human assessment comes after the
+    latest machine one exactly when the file's latest assessment is a human one, and the
+    latest of those is then that one: both sides are the Latest rule (``sql.latest``). The
+    two sides stack and a GROUP BY per file pairs them (a join of the two ranked subqueries
+    is a nested scan on SQLite).
+    """
+    files = _workflow_files(workflow_id)
+    machine = sql.latest(files, a.c.stage_kind == StageKind.machine).subquery("machine")
+    last = sql.latest(files).subquery("last")
+    none = cast(null(), Integer)
+    sides = union_all(
+        select(machine.c.data_file_id, machine.c.id.label("machine_id"), none.label("human_id")),
+        select(last.c.data_file_id, none, last.c.id).where(last.c.stage_kind == StageKind.human),
+    ).subquery("sides")
+    machine_id, human_id = func.max(sides.c.machine_id), func.max(sides.c.human_id)
     return (
-        select(human_ranked.c.machine_id, human_ranked.c.human_id)
-        .where(human_ranked.c.rank == 1)
+        select(machine_id.label("machine_id"), human_id.label("human_id"))
+        .group_by(sides.c.data_file_id)
+        .having(machine_id.is_not(None), human_id.is_not(None))
         .cte("review_pairs")
     )
 
