@@ -25,6 +25,8 @@ SCRIPTS = {
     "preview": ["bench_preview.py"],
     "preview-images": ["bench_preview_images.py"],
     "import": ["bench_import.py"],
+    "counts": ["bench_counts.py"],
+    "sessions": ["bench_sessions.py"],
 }
 QUICK = {
     "export": ["--sizes", "1000000", "--repeat", "1", "--backends", "sqlite"],
@@ -34,6 +36,8 @@ QUICK = {
     "preview": ["--repeat", "2", "--rows", "200000"],
     "preview-images": ["--images", "3"],
     "import": ["--rows", "20000", "--coco", "300,3000"],
+    "counts": ["--rows", "100000", "--repeat", "1"],
+    "sessions": ["--changes", "2"],
 }
 
 HEADER = """# Benchmark results

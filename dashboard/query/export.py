@@ -113,6 +113,7 @@ class ExportQuery(param.Parameterized):
             )
         super().__init__(**params)
         self.store = store
+        self._resolved: tuple[tuple, sql.Filters, list[str]] | None = None
         self.filters()  # fail fast on a bad workflow, data source or order
 
     # -- options and validation -------------------------------------------------------------
@@ -136,7 +137,30 @@ class ExportQuery(param.Parameterized):
             )
 
     def filters(self) -> sql.Filters:
-        """Validated filters as database ids; raises a clear error for any bad option."""
+        """Validated filters as database ids; raises a clear error for any bad option.
+
+        Resolved once per combination of options: a preview asks for them a few times, and
+        only a change of an option reads the database again. (Names resolve to ids for good:
+        the store is append-only. The wide layout's attribute names are those of the last
+        resolution: a preview open while the taxonomy grows shows a new attribute after the
+        next option change; a download makes its own query.)"""
+        options = (
+            self.workflow,
+            self.order,
+            self.data_source,
+            self.layout,
+            self.scope,
+            self.stage_kind,
+            self.assessed_from,
+            self.assessed_to,
+            tuple(self.object_classes),
+        )
+        if self._resolved is None or self._resolved[0] != options:
+            filters, attribute_names = self._resolve()
+            self._resolved = (options, filters, attribute_names)
+        return self._resolved[1]
+
+    def _resolve(self) -> tuple[sql.Filters, list[str]]:
         with self.store.session() as session:
             workflow = self.store.workflow(session, self.workflow)
             data_source_id = order_id = None
@@ -168,7 +192,7 @@ class ExportQuery(param.Parameterized):
                     "Annotated Files needs a workflow order: choose one of "
                     f"{', '.join(o.name for o in workflow.orders) or '(none)'}"
                 )
-            self._attribute_names = [attribute.name for attribute in workflow.attributes]
+            attribute_names = [attribute.name for attribute in workflow.attributes]
             class_ids = None
             if self.object_classes:
                 known = {k.name: k.id for k in workflow.object_classes}
@@ -186,7 +210,7 @@ class ExportQuery(param.Parameterized):
                     f"assessed_from ({self.assessed_from}) must be before assessed_to "
                     f"({self.assessed_to})"
                 )
-            return sql.Filters(
+            filters = sql.Filters(
                 workflow.id,
                 Scope(self.scope),
                 data_source_id,
@@ -196,12 +220,13 @@ class ExportQuery(param.Parameterized):
                 end,
                 class_ids,
             )
+            return filters, attribute_names
 
     @property
     def attribute_names(self) -> list[str]:
         """The workflow's attributes in taxonomy order: the wide layout's last columns."""
         self.filters()
-        return list(self._attribute_names)
+        return list(self._resolved[2])
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -279,7 +304,7 @@ class ExportQuery(param.Parameterized):
                 f"layout {layout.value!r} is a file archive, not a table: use write_zip()"
             )
         filters = self.filters()
-        attribute_names = list(self._attribute_names)
+        attribute_names = self.attribute_names
         names = self.schema.names
         file_ids = self.file_ids()
         emitted = 0

@@ -136,3 +136,31 @@ def test_a_download_name_never_starts_with_a_dash_or_a_dot(store):
         ExportQuery(store, workflow=".hidden", layout="files").filename(when)
         == "_-hidden_files_20261128T180701Z.zip"
     )
+
+
+def test_options_are_resolved_once_per_change_and_again_after_one(hand_store):
+    """A preview asks for the filters several times: only a change of an option reads the
+    workflow, its orders and sources again, and a bad change is still refused."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    query = ExportQuery(hand_store, workflow="harbour", data_source="cam-1")
+    event.listen(hand_store.engine, "before_cursor_execute", seen)
+    try:
+        first = query.filters()
+        assert query.filters() is first and query.attribute_names and statements == []
+        query.counts()
+        assert not any("workflow.name" in text for text in statements)  # only the counts
+        query.data_source = "drone"
+        statements.clear()
+        assert query.filters() != first and query.filters().data_source_id != first.data_source_id
+        assert any("workflow.name" in text for text in statements)  # read again
+        query.data_source = "nowhere"
+        with pytest.raises(UnknownChoiceError, match="nowhere"):
+            query.filters()
+    finally:
+        event.remove(hand_store.engine, "before_cursor_execute", seen)

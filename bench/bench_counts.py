@@ -1,0 +1,159 @@
+"""Cold counts: the preview's counts statement for a filter combination asked for the first time.
+
+    .venv/bin/python bench/bench_counts.py [--rows 1000000] [--repeat 3]
+                         [--backends sqlite,postgresql] [--out bench/RESULTS-counts.md]
+
+A generated workflow of --rows long rows (bench/generate.py) on SQLite and, when reachable,
+on the PostgreSQL server of this machine (a throwaway schema of database `test`). For each
+filter combination a user reaches in bench_preview.py, the statement ExportQuery.counts()
+runs (`sql.counts`) is run --repeat times on a new connection, bypassing the counts cache
+(which is what "cold" means: the first preview of a new combination). Reported: the median,
+and the share of it spent on the distinct entity count (the same statement without it), the
+part no index helps. Target (issue "Many users at once"): under 300 ms at 1M rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+
+from dashboard.query import sql  # noqa: E402
+from dashboard.query.export import ExportQuery  # noqa: E402
+from dashboard.store.db import open_store  # noqa: E402
+
+PG_BASE = os.environ.get("ASSESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TARGET_MS = 300
+
+
+def combinations(store, workflow: str) -> dict[str, dict]:
+    choices = ExportQuery(store, workflow=workflow).choices()
+    first_class = [choices.object_classes[0]]
+    return {
+        "Latest (no filter)": {},
+        "All": {"scope": "all"},
+        f"data source {choices.data_sources[0]}": {"data_source": choices.data_sources[0]},
+        f"order {choices.orders[0]}": {"order": choices.orders[0]},
+        "stage kind human": {"stage_kind": "human"},
+        f"class {first_class[0]}": {"object_classes": first_class},
+        "assessed from the middle day": {"assessed_from": middle_day(store, workflow)},
+        "All + human + class": {
+            "scope": "all",
+            "stage_kind": "human",
+            "object_classes": first_class,
+        },
+    }
+
+
+def middle_day(store, workflow: str) -> str:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_preview import _middle_day
+
+    return _middle_day(store, workflow).isoformat()
+
+
+def timed(store, statement) -> float:
+    with store.engine.connect() as connection:
+        started = time.perf_counter()
+        connection.execute(statement).one()
+        return (time.perf_counter() - started) * 1000
+
+
+def measure(store, workflow: str, repeat: int) -> list[tuple[str, float, float]]:
+    rows = []
+    for name, options in combinations(store, workflow).items():
+        filters = ExportQuery(store, workflow=workflow, **options).filters()
+        statement = sql.counts(filters)
+        without = select(*(col for col in statement.selected_columns if col.name != "entities"))
+        whole = statistics.median(timed(store, statement) for _ in range(repeat))
+        rest = statistics.median(timed(store, without) for _ in range(repeat))
+        rows.append((name, whole, max(0.0, whole - rest)))
+    return rows
+
+
+def postgres_url() -> str | None:
+    schema = f"bench_counts_{uuid.uuid4().hex[:8]}"
+    try:
+        engine = create_engine(PG_BASE)
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        engine.dispose()
+    except Exception as exc:  # no server here: SQLite only, said in the report
+        print(f"PostgreSQL not reachable ({type(exc).__name__}): SQLite only", file=sys.stderr)
+        return None
+    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str) -> None:
+    schema = url.rsplit("%3D", 1)[1]
+    engine = create_engine(PG_BASE)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.generate import generate
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-counts.md"))
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-counts-"))
+    lines = [
+        "## Cold counts (bench/bench_counts.py)",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; Python "
+        f"{platform.python_version()}; load {os.getloadavg()[0]:.1f}; medians of {args.repeat}; "
+        "the counts statement of a filter combination, its cache bypassed.",
+    ]
+    for backend in args.backends.split(","):
+        url = f"sqlite:///{work / 'big.db'}" if backend == "sqlite" else postgres_url()
+        if url is None:
+            lines += ["", f"### {backend}: not reachable, not measured"]
+            continue
+        try:
+            totals = generate(url, str(work / f"{backend}-files"), args.rows)
+            store = open_store(db_url=url, files_url=str(work / f"{backend}-files"))
+            if backend == "postgresql":
+                with store.engine.begin() as connection:
+                    connection.execute(text("ANALYZE"))
+            workflow = store.workflow_names()[0]
+            rows = measure(store, workflow, args.repeat)
+            store.dispose()
+        finally:
+            if backend == "postgresql":
+                drop_schema(url)
+        lines += [
+            "",
+            f"### {backend}, {totals.long_rows:,} long rows ({totals.files:,} files, "
+            f"{totals.assessments:,} assessments, {totals.annotations:,} annotations)",
+            "",
+            "| filters | ms | of which the distinct entity count | target |",
+            "|---|---:|---:|---|",
+        ]
+        for name, whole, entities in rows:
+            verdict = "met" if whole < TARGET_MS else f"MISSED by {whole / TARGET_MS:.1f}x"
+            target = f"{verdict} (< {TARGET_MS} ms)"
+            lines.append(f"| {name} | {whole:.0f} | {entities:.0f} | {target} |")
+    text_out = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text_out)
+    print(text_out)
+
+
+if __name__ == "__main__":
+    main()
