@@ -122,8 +122,8 @@ def _long_sql(store, workflow: str, ordered: bool = True) -> str:
     """The export's long SQL for every file of the workflow, as one statement."""
     from dashboard.query import sql
     from dashboard.query.export import ExportQuery
-    from dashboard.query.options import Scope
     from dashboard.query.reader import compile_sql
+    from dashboard.spec.options import Scope
 
     file_ids = ExportQuery(store, workflow=workflow, scope="all").file_ids()
     stmt = sql.long_rows(Scope.all, file_ids, store.dialect)
@@ -149,7 +149,7 @@ def _naive_long(store, workflow: str, sink) -> int:
 def _naive_wide(store, workflow: str, sink) -> int:
     import pandas as pd
 
-    from dashboard.query.options import IDENTIFYING_COLUMNS, LOCATION, OBJECT_CLASS
+    from dashboard.spec.options import IDENTIFYING_COLUMNS, LOCATION, OBJECT_CLASS
 
     frame = pd.read_sql(_long_sql(store, workflow), store.engine)
     keys = list(IDENTIFYING_COLUMNS)
@@ -264,7 +264,7 @@ def peer_sql(db_url: str, files_url: str, layout: str) -> str:
 
     from dashboard.query import sql
     from dashboard.query.export import ExportQuery
-    from dashboard.query.options import IDENTIFYING_COLUMNS, LOCATION, OBJECT_CLASS, Scope
+    from dashboard.spec.options import IDENTIFYING_COLUMNS, LOCATION, OBJECT_CLASS, Scope
     from dashboard.store.db import open_store
 
     store = open_store(db_url=db_url, files_url=files_url, migrate_schema=False)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dashboard import __version__
 from dashboard.errors import AssessError, OutputPathError
-from dashboard.query.options import Layout, Scope
+from dashboard.spec.options import Layout, Scope
 from dashboard.store.db import Store, open_store
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from dashboard.errors import AssessError
+from dashboard.spec.colours import colour_of
 from dashboard.store.geometry import EXIF_ORIENTATION, displayed_size, parse_wkt
 
 KEPT_BLOCKS = 64
@@ -44,14 +44,6 @@ def keep_freed_image_blocks() -> None:
 
 Point = tuple[float, float]
 RGB = tuple[int, int, int]
-
-# Colours for classes without a configured colour: distinct, readable on photos
-# (Sasha Trubetskoy's list without white and black). Append only: a class keeps its colour.
-PALETTE = (
-    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4",
-    "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990", "#dcbeff",
-    "#9a6324", "#800000", "#aaffc3", "#808000", "#000075", "#a9a9a9",
-)  # fmt: skip
 
 JPEG_QUALITY = 90
 # Formats written as another one: an MPO (a phone's multi-picture JPEG) is a JPEG file.
@@ -77,7 +69,7 @@ class Overlay:
 
 def class_colour(name: str) -> str:
     """A stable colour for a class without a configured one (same name, same colour, always)."""
-    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+    return colour_of(name)
 
 
 def label_text(overlay: Overlay) -> str:

@@ -23,8 +23,8 @@ from dashboard.errors import AssessError, LinkError, NotAdminError
 from dashboard.faults import environment_failure
 from dashboard.links import DOWNLOAD_PATH, LOCAL_USER, verify
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import Layout
 from dashboard.runtime import app_store, is_admin
+from dashboard.spec.options import Layout
 from dashboard.streams import CHUNK, ChunkPipe, DownloadCancelled, DownloadCapacity
 
 CONTENT_TYPES = {

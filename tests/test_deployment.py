@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 from dashboard.config import Settings
 from dashboard.jobs import records
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
+from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store.db import open_store
 from dashboard.store.demo import DEMO_WORKFLOW
 from dashboard.store.models import JobStatus

@@ -7,7 +7,7 @@ import io
 import re
 
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import LONG_COLUMNS
+from dashboard.spec.options import LONG_COLUMNS
 from tests.helpers import ROOT
 
 DOCS = ROOT / "docs" / "exports.md"

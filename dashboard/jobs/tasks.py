@@ -29,7 +29,7 @@ from dashboard.faults import environment_failure
 from dashboard.jobs import delivery, records
 from dashboard.links import DEFAULT_LIFETIME, download_url, sign
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import Layout
+from dashboard.spec.options import Layout
 from dashboard.store.db import Store
 
 log = logging.getLogger(__name__)

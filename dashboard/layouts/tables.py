@@ -7,13 +7,12 @@ non-location confidences (the property tests check it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dashboard.query.options import (
+from dashboard.spec.options import (
     IDENTIFYING_COLUMNS,
     LOCATION,
     LONG_COLUMNS,
@@ -21,6 +20,7 @@ from dashboard.query.options import (
     OBJECT_CLASS,
     WIDE_FIXED_COLUMNS,
 )
+from dashboard.spec.spreadsheet import NUMBER, TRIGGER, safe_text
 
 MULTI_VALUE_SEPARATOR = " | "
 
@@ -164,10 +164,6 @@ def _plain(values) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-_TRIGGER = r"^'*[=+\-@\t\r]"
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-
-
 def spreadsheet_safe(table: pa.Table) -> pa.Table:
     """Prefix ``'`` to text cells a spreadsheet would run as a formula (OWASP CSV injection).
 
@@ -178,10 +174,10 @@ def spreadsheet_safe(table: pa.Table) -> pa.Table:
         if field.type != pa.string():
             continue
         column = table.column(index)
-        trigger = pc.match_substring_regex(column, _TRIGGER)
+        trigger = pc.match_substring_regex(column, TRIGGER)
         if not pc.any(trigger).as_py():
             continue  # most columns: no cell starts with a trigger, no number test needed
-        risky = pc.and_kleene(trigger, pc.invert(pc.match_substring_regex(column, _NUMBER)))
+        risky = pc.and_kleene(trigger, pc.invert(pc.match_substring_regex(column, NUMBER)))
         if pc.any(risky).as_py():
             escaped = pc.binary_join_element_wise("'", column, "")
             table = table.set_column(index, field, pc.if_else(risky, escaped, column))
@@ -190,17 +186,4 @@ def spreadsheet_safe(table: pa.Table) -> pa.Table:
 
 def spreadsheet_safe_schema(schema: pa.Schema) -> pa.Schema:
     """The header cells by the same rule: attribute names come from data too."""
-    return pa.schema([field.with_name(_safe_text(field.name)) for field in schema])
-
-
-def _safe_text(text: str) -> str:
-    if re.match(_TRIGGER, text) and not re.match(_NUMBER, text):
-        return "'" + text
-    return text
-
-
-def unescape_spreadsheet(text: str) -> str:
-    """The inverse of ``spreadsheet_safe`` for one cell (used by the long-CSV importer)."""
-    if text[:1] == "'" and re.match(r"^'+[=+\-@\t\r]", text) and not re.match(_NUMBER, text[1:]):
-        return text[1:]
-    return text
+    return pa.schema([field.with_name(safe_text(field.name)) for field in schema])

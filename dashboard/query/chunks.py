@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 from dashboard.errors import StoreIntegrityError
 from dashboard.layouts.tables import long_table
 from dashboard.query import sql
-from dashboard.query.options import LONG_COLUMNS, Scope
 from dashboard.query.reader import ArrowReader
+from dashboard.spec.options import LONG_COLUMNS, Scope
 
 # Files per chunk grow so that a preview reads only a few files and a download few chunks.
 CHUNK_FILES = (16, 128, 1024)

@@ -34,9 +34,9 @@ from dashboard.layouts.tables import (
 from dashboard.layouts.writers import write_csv, write_parquet
 from dashboard.query import sql
 from dashboard.query.chunks import file_chunks, prefetched, read_long, record_chunks
-from dashboard.query.options import Layout, Scope
 from dashboard.query.reader import ArrowReader
 from dashboard.query.records import FileRecord
+from dashboard.spec.options import Layout, Scope
 from dashboard.store.db import Store
 from dashboard.store.models import Case, DataFile, DataSource, StageKind, WorkflowOrder
 

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.errors import UnknownChoiceError
 from dashboard.query import sql
-from dashboard.query.options import SCOPE_LABELS, Scope
+from dashboard.spec.options import SCOPE_LABELS, Scope
 from dashboard.store.db import Store
 from dashboard.store.models import DataSource, Entity, ObjectClass, StageKind, WorkflowOrder
 

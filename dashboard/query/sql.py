@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from dashboard.query.options import LOCATION, LONG_COLUMNS, NO_CONFIDENCE, OBJECT_CLASS, Scope
+from dashboard.spec.options import LOCATION, LONG_COLUMNS, NO_CONFIDENCE, OBJECT_CLASS, Scope
 from dashboard.store.models import (
     Annotation,
     Assessment,

@@ -64,8 +64,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import AssessError, ImportRecordError, MissingImageError
-from dashboard.layouts.tables import unescape_spreadsheet
-from dashboard.query.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS
+from dashboard.spec.colours import colour_at
+from dashboard.spec.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS
+from dashboard.spec.spreadsheet import unescape_spreadsheet
 from dashboard.store import writer
 from dashboard.store.db import Store
 from dashboard.store.geometry import Geometry, parse_wkt
@@ -651,7 +652,7 @@ class _Importer:
         found = ObjectClass(
             workflow_id=state.workflow.id,
             name=name,
-            colour=writer.PALETTE[position % len(writer.PALETTE)],
+            colour=colour_at(position),
             position=position,
         )
         self.session.add(found)

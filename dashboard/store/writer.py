@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError, MissingImageError, UnknownChoiceError
+from dashboard.spec.colours import colour_at
 from dashboard.store.files import FileStorage
 from dashboard.store.geometry import Geometry, displayed_size, parse_wkt
 from dashboard.store.models import (
@@ -41,11 +42,6 @@ from dashboard.store.models import (
     WorkflowOrder,
 )
 from dashboard.store.values import canonical_value
-
-PALETTE = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
-    "#42d4f4", "#f032e6", "#bfef45", "#469990", "#9a6324",
-)  # fmt: skip
 
 
 def create_workflow(
@@ -67,7 +63,7 @@ def create_workflow(
             raise InvalidValueError(f"repeated {label} names: {', '.join(repeated)}")
     workflow = Workflow(name=name, description=description)
     for position, spec in enumerate(object_classes):
-        class_name, colour = spec if isinstance(spec, tuple) else (spec, PALETTE[position % 10])
+        class_name, colour = spec if isinstance(spec, tuple) else (spec, colour_at(position))
         workflow.object_classes.append(
             ObjectClass(name=class_name, colour=colour, position=position)
         )

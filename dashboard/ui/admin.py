@@ -22,7 +22,7 @@ from dashboard.faults import database_reason, is_database_failure
 from dashboard.jobs import records
 from dashboard.links import download_url, sign
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import (
+from dashboard.spec.options import (
     ACTION_LABELS,
     HELP,
     LATEST_RULE,

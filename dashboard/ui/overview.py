@@ -28,7 +28,7 @@ from bokeh.plotting import figure
 
 from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
-from dashboard.query.options import LATEST_RULE, SCOPE_LABELS, Scope
+from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
 from dashboard.ui.safe import as_markdown
 
 HEIGHT = 320

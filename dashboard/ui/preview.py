@@ -17,7 +17,7 @@ from bokeh.plotting import figure as bokeh_figure
 from dashboard.archive import preview_member_names
 from dashboard.drawing import UndecodableImageError, draw_image, preview_image
 from dashboard.query.export import Counts, ExportQuery
-from dashboard.query.options import Layout
+from dashboard.spec.options import Layout
 from dashboard.store.geometry import parse_wkt
 from dashboard.ui.safe import as_html, as_markdown, column_titles
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dashboard.errors import UnknownChoiceError, UnknownWorkflowError
 from dashboard.query import overview
-from dashboard.query.options import Scope
+from dashboard.spec.options import Scope
 from dashboard.store import writer
 from dashboard.store.demo import DEMO_WORKFLOW, create_demo
 from dashboard.store.models import Annotation, Assessment, Case, DataFile, ObjectClass

@@ -22,7 +22,8 @@ from dashboard.errors import (
     UnknownChoiceError,
 )
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import LONG_COLUMNS
+from dashboard.spec.colours import colour_at
+from dashboard.spec.options import LONG_COLUMNS
 from dashboard.store import writer
 from dashboard.store.csv_import import ImportSummary, _taxonomy_order, import_long_csv
 from dashboard.store.db import Store, open_store
@@ -219,8 +220,8 @@ def test_inferred_taxonomy(store, second_store):
     with second_store.session() as session:
         workflow = second_store.workflow(session, WORKFLOW)
         assert [(c.name, c.colour, c.position) for c in workflow.object_classes] == [
-            ("vessel", writer.PALETTE[0], 0),
-            ("buoy", writer.PALETTE[1], 1),
+            ("vessel", colour_at(0), 0),
+            ("buoy", colour_at(1), 1),
         ]
         attributes = [(a.name, a.value_type, a.options) for a in workflow.attributes]
     names = ["severity", "note", "occluded", "vessel_name", "length_m"]

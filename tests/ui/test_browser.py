@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.links import download_url, sign
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
+from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from tests.ui.browser_support import CREDENTIALS, SECRET, VIEWPORT, PageWatch, Served
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.query.options import LAYOUT_LABELS, Layout
+from dashboard.spec.options import LAYOUT_LABELS, Layout
 from tests.helpers import served_app, wait_until_no_marked_processes
 from tests.ui.test_browser import WAIT, radio, summary
 

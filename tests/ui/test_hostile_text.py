@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.config import Settings
 from dashboard.query.export import ExportQuery
-from dashboard.query.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
+from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store import writer
 from dashboard.store.db import open_store
 from tests.hand_workflow import image_bytes
