@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import param
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 
 from dashboard.annotated import AnnotatedItem, write_annotated_zip
@@ -36,7 +37,7 @@ from dashboard.query import sql
 from dashboard.query.chunks import file_chunks, prefetched, read_long, record_chunks
 from dashboard.query.reader import ArrowReader
 from dashboard.query.records import FileRecord
-from dashboard.spec.options import Layout, Scope
+from dashboard.spec.options import LOCATION, OBJECT_CLASS, Layout, Scope
 from dashboard.store.db import Store
 from dashboard.store.models import Case, DataFile, DataSource, StageKind, WorkflowOrder
 
@@ -330,12 +331,31 @@ class ExportQuery(param.Parameterized):
                 if progress:
                     progress(done, len(file_ids))
 
-    def rows_of_files(self, file_ids: list[int]) -> pd.DataFrame:
-        """The long rows of a few files (e.g. one image's annotations for a hover)."""
-        scope = self.filters().scope
+    def annotation_details(self, file_id: int, assessment_id: int) -> dict[int, dict[str, str]]:
+        """For each annotation of one assessment of a file (a drawn image's hover): its entity
+        and its attribute values as text, ``"name=value, ..."`` in taxonomy order, as stored
+        (no spreadsheet escaping: this is shown, not written)."""
         with ArrowReader(self.store.engine, bulk=False) as reader:
-            table = read_long(reader, scope, file_ids)
-        return _frame([table] if table is not None else [], LONG_SCHEMA)
+            table = read_long(reader, Scope.all, [file_id])  # whichever scope drew it
+        details: dict[int, dict] = {}
+        if table is None:
+            return {}
+        mine = table.filter(pc.equal(table["assessment_id"], assessment_id))
+        for row in mine.select(["annotation_id", "entity_id", "attribute", "value"]).to_pylist():
+            if row["annotation_id"] is None:
+                continue
+            entry = details.setdefault(
+                int(row["annotation_id"]), {"entity_id": row["entity_id"], "attributes": []}
+            )
+            if row["attribute"] not in (LOCATION, OBJECT_CLASS):
+                entry["attributes"].append(f"{row['attribute']}={row['value']}")
+        return {
+            annotation_id: {
+                "entity_id": entry["entity_id"],
+                "attributes": ", ".join(entry["attributes"]),
+            }
+            for annotation_id, entry in details.items()
+        }
 
     def preview(self, n: int = 20, sample: list[pa.Table] | None = None) -> pd.DataFrame:
         """The first ``n`` rows of exactly what the download will contain."""

@@ -63,8 +63,7 @@ from typing import BinaryIO, NamedTuple, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.errors import AssessError, ImportRecordError, MissingImageError
-from dashboard.spec.colours import colour_at
+from dashboard.errors import AssessError, ImportRecordError, InvalidValueError, MissingImageError
 from dashboard.spec.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS
 from dashboard.spec.spreadsheet import unescape_spreadsheet
 from dashboard.store import writer
@@ -78,7 +77,6 @@ from dashboard.store.models import (
     DataSource,
     ObjectClass,
     StageKind,
-    ValueType,
     Workflow,
     WorkflowOrder,
 )
@@ -646,17 +644,12 @@ class _Importer:
             return found
         if not state.inferred:
             return state.taxonomy.object_class(name)  # raises, naming the known classes
-        if len(name) > MAX_LENGTHS["attribute"]:
-            raise ImportRecordError(f"line {line}: object class name {name[:80]!r}... too long")
-        position = len(state.taxonomy.classes)
-        found = ObjectClass(
-            workflow_id=state.workflow.id,
-            name=name,
-            colour=colour_at(position),
-            position=position,
-        )
-        self.session.add(found)
-        self.session.flush()
+        try:
+            found = writer.add_object_class(
+                self.session, state.workflow.id, name, len(state.taxonomy.classes)
+            )
+        except InvalidValueError as exc:
+            raise ImportRecordError(f"line {line}: {exc}") from exc
         state.taxonomy.classes[name] = found
         return found
 
@@ -667,15 +660,10 @@ class _Importer:
         if not state.inferred:
             return state.taxonomy.attribute(name)  # raises, naming the known attributes
         position = len(state.taxonomy.attributes)
-        found = Attribute(
-            workflow_id=state.workflow.id,
-            name=name,
-            value_type=ValueType.string,
-            options=None,
-            position=position,
-        )
-        self.session.add(found)
-        self.session.flush()
+        try:
+            found = writer.add_attribute(self.session, state.workflow.id, name, position)
+        except InvalidValueError as exc:
+            raise ImportRecordError(f"line {line}: {exc}") from exc
         state.taxonomy.attributes[name] = found
         state.first_seen[name] = position
         return found

@@ -88,6 +88,49 @@ def create_workflow(
     return workflow
 
 
+TAXONOMY_NAME_LENGTH = 200  # characters of a class or attribute name (the models' columns)
+
+
+def _taxonomy_name(label: str, name: str) -> None:
+    if not name.strip():
+        raise InvalidValueError(f"an {label} needs a name")
+    if len(name) > TAXONOMY_NAME_LENGTH:
+        raise InvalidValueError(
+            f"{label} name {name[:80]!r}... is {len(name)} characters long; "
+            f"at most {TAXONOMY_NAME_LENGTH} are allowed"
+        )
+
+
+def add_object_class(session: Session, workflow_id: int, name: str, position: int) -> ObjectClass:
+    """A class added to a workflow's taxonomy at ``position`` (an import that infers the
+    taxonomy from its rows), with the colour of its position."""
+    _taxonomy_name("object class", name)
+    found = ObjectClass(
+        workflow_id=workflow_id, name=name, colour=colour_at(position), position=position
+    )
+    session.add(found)
+    session.flush()
+    return found
+
+
+def add_attribute(session: Session, workflow_id: int, name: str, position: int) -> Attribute:
+    """A string attribute added to a workflow's taxonomy at ``position`` (an import that infers
+    the taxonomy: a value's type is not known from its text, so every value is kept as is)."""
+    _taxonomy_name("attribute", name)
+    if name in RESERVED_ATTRIBUTE_NAMES:
+        raise InvalidValueError(f"attribute name {name!r} is reserved")
+    found = Attribute(
+        workflow_id=workflow_id,
+        name=name,
+        value_type=ValueType.string,
+        options=None,
+        position=position,
+    )
+    session.add(found)
+    session.flush()
+    return found
+
+
 def create_workflow_from(session: Session, name: str, spec) -> Workflow:
     """A workflow from a ``taxonomy_file.TaxonomySpec`` (a taxonomy file, or one inferred)."""
     workflow = create_workflow(

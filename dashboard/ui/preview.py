@@ -297,7 +297,7 @@ def interactive_image(query: ExportQuery, item) -> pn.pane.Bokeh | pn.pane.Markd
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=85)
     picture = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    details = _annotation_details(query, item)
+    details = query.annotation_details(item.record.file_id, item.assessment_id)
     shapes: dict[str, list] = {name: [] for name in SHAPE_COLUMNS}
     for overlay in item.overlays:
         points = parse_wkt(overlay.geometry).points
@@ -346,35 +346,6 @@ def interactive_image(query: ExportQuery, item) -> pn.pane.Bokeh | pn.pane.Markd
 
 SHAPE_COLUMNS = ("xs", "ys", "annotation_id", "entity", "object_class", "confidence",
                  "attributes", "colour")  # fmt: skip
-
-
-def _annotation_details(query: ExportQuery, item) -> dict[int, dict[str, str]]:
-    """Entity and attribute text per annotation id, from the long rows of the file."""
-    detail = ExportQuery(
-        query.store,
-        workflow=query.workflow,
-        scope="all",
-        layout="long",
-        spreadsheet_safe=False,
-    )
-    rows = detail.rows_of_files([item.record.file_id])
-    rows = rows[rows["assessment_id"] == item.assessment_id]
-    by_annotation: dict[int, dict[str, str]] = {}
-    for row in rows.itertuples(index=False):
-        if pd.isna(row.annotation_id):
-            continue
-        entry = by_annotation.setdefault(
-            int(row.annotation_id), {"entity_id": row.entity_id, "attributes": []}
-        )
-        if row.attribute not in ("location", "object_class"):
-            entry["attributes"].append(f"{row.attribute}={row.value}")
-    return {
-        annotation_id: {
-            "entity_id": entry["entity_id"],
-            "attributes": ", ".join(entry["attributes"]),
-        }
-        for annotation_id, entry in by_annotation.items()
-    }
 
 
 def preview(

@@ -675,3 +675,17 @@ def test_progress_of_a_path_counts_bytes_up_to_the_file_size(
     assert calls[-1] == (size, size)
     assert all(total == size and 0 <= done <= size for done, total in calls)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_an_inferred_class_with_a_name_too_long_is_refused_by_the_writer(store, hand_csv):
+    """The inferred taxonomy is made by the writer, with its checks and their words."""
+    rows = rows_of(hand_csv)
+    assert cell(rows, 3, "attribute") == "object_class"
+    data = edited(hand_csv, lambda rows: set_cell(rows, 3, "value", "c" * 201))
+    assert_refused(
+        store,
+        data,
+        ImportRecordError,
+        "line 3: object class name 'cccccccc",
+    )
+    assert_refused(store, data, ImportRecordError, "is 201 characters long; at most 200")
