@@ -21,20 +21,18 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
 from dashboard.query import sql  # noqa: E402
 from dashboard.query.export import ExportQuery  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 
-PG_BASE = os.environ.get("ASSESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_MS = 300
 
 
@@ -83,29 +81,8 @@ def measure(store, workflow: str, repeat: int) -> list[tuple[str, float, float]]
     return rows
 
 
-def postgres_url() -> str | None:
-    schema = f"bench_counts_{uuid.uuid4().hex[:8]}"
-    try:
-        engine = create_engine(PG_BASE)
-        with engine.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        engine.dispose()
-    except Exception as exc:  # no server here: SQLite only, said in the report
-        print(f"PostgreSQL not reachable ({type(exc).__name__}): SQLite only", file=sys.stderr)
-        return None
-    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
-
-
-def drop_schema(url: str) -> None:
-    schema = url.rsplit("%3D", 1)[1]
-    engine = create_engine(PG_BASE)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
-
-
 def main(argv: list[str] | None = None) -> None:
-    from bench.generate import generate
+    from bench.generate import drop_pg_schema, generate, pg_schema_url
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -122,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         "the counts statement of a filter combination, its cache bypassed.",
     ]
     for backend in args.backends.split(","):
-        url = f"sqlite:///{work / 'big.db'}" if backend == "sqlite" else postgres_url()
+        sqlite_url = f"sqlite:///{work / 'big.db'}"
+        url = sqlite_url if backend == "sqlite" else pg_schema_url("bench_counts")
         if url is None:
             lines += ["", f"### {backend}: not reachable, not measured"]
             continue
@@ -137,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             store.dispose()
         finally:
             if backend == "postgresql":
-                drop_schema(url)
+                drop_pg_schema(url)
         lines += [
             "",
             f"### {backend}, {totals.long_rows:,} long rows ({totals.files:,} files, "

@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,33 +45,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
-
-PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_schema() -> str | None:
-    """A new empty schema's URL, or None when PostgreSQL is not reachable."""
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(PG_BASE)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-    except Exception:  # noqa: BLE001 (any failure: no PostgreSQL figure, said in the table)
-        return None
-    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
-
-
-def _drop_schema(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    schema = url.rsplit("%3D", 1)[1]
-    admin = create_engine(PG_BASE)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def _measure(path: str, source: str, work: str, db_url: str = "") -> None:
@@ -205,12 +177,12 @@ def main(argv: list[str] | None = None) -> None:
             store.dispose()
             db.unlink()
             results = {path: _run(path, csv_path, work) for path in ("floor", "ours")}
-            pg_url = _pg_schema()
+            pg_url = generate.pg_schema_url("bench_import")
             if pg_url is not None:
                 try:
                     results["ours-pg"] = _run("ours-pg", csv_path, work, pg_url)
                 finally:
-                    _drop_schema(pg_url)
+                    generate.drop_pg_schema(pg_url)
             floor = results["floor"]["seconds"]
             for path, result in results.items():
                 print(path, rows, f"{result['seconds']:.2f} s", flush=True)

@@ -437,6 +437,36 @@ def generate(db_url: str, files_url: str, rows: int, seed: int = 20261128) -> To
     return generator.totals
 
 
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # this machine's server
+
+
+def pg_schema_url(prefix: str) -> str | None:
+    """The URL of a new empty schema of PG_BASE's database, or None when PostgreSQL is not
+    reachable (a bench then says it measured SQLite only)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_BASE)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+    except Exception:  # noqa: BLE001 (any failure: no PostgreSQL figure, said in the table)
+        return None
+    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(url: str) -> None:
+    """Drop the schema of a ``pg_schema_url``."""
+    from sqlalchemy import create_engine, text
+
+    schema = url.rsplit("%3D", 1)[1]
+    admin = create_engine(PG_BASE)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="long rows, at least")
