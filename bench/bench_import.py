@@ -73,7 +73,7 @@ def _measure(path: str, source: str, work: str, db_url: str = "") -> None:
         store = open_store(db_url=db_url, files_url=str(Path(work) / f"files-{os.getpid()}"))
         started = time.perf_counter()  # after the schema is created
         if path == "coco":
-            from dashboard.store.coco import import_coco
+            from dashboard.importers.coco import import_coco
 
             summary = import_coco(
                 store,
@@ -87,7 +87,7 @@ def _measure(path: str, source: str, work: str, db_url: str = "") -> None:
             )
             rows = summary.annotations
         else:
-            from dashboard.store.csv_import import import_long_csv
+            from dashboard.importers.long_csv import import_long_csv
 
             summary = import_long_csv(store, source)
             rows = 2 * summary.annotations + summary.attribute_values

@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "export":
             _export(store, args)
         elif args.command == "demo":
-            from dashboard.store.demo import create_demo, ensure_demo
+            from dashboard.importers.demo import create_demo, ensure_demo
 
             if args.if_empty:
                 created = ensure_demo(store, seed=args.seed)
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(f"demo workflow {create_demo(store, seed=args.seed)!r} created")
         elif args.command == "import-coco":
-            from dashboard.store.coco import import_coco
+            from dashboard.importers.coco import import_coco
 
             with _import_bar(args, "image") as progress:
                 summary = import_coco(
@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"classes, {len(spec.attributes)} attributes, {len(spec.orders)} orders"
             )
         elif args.command == "import-csv":
-            from dashboard.store.csv_import import import_long_csv
+            from dashboard.importers.long_csv import import_long_csv
 
             with _import_bar(args, "B") as progress:
                 summary = import_long_csv(

@@ -39,7 +39,7 @@ def app_store() -> Store:
     store = configured_store()
     with _lock:
         if not _demo_checked:
-            from dashboard.store.demo import ensure_demo
+            from dashboard.importers.demo import ensure_demo
 
             ensure_demo(store)
             _demo_checked = True

@@ -28,11 +28,11 @@ from moto.server import ThreadedMotoServer
 from playwright.sync_api import expect
 
 from dashboard.config import Settings
+from dashboard.importers.demo import DEMO_WORKFLOW
 from dashboard.jobs import records
 from dashboard.query.export import ExportQuery
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store.db import open_store
-from dashboard.store.demo import DEMO_WORKFLOW
 from dashboard.store.models import JobStatus
 from tests.deployment_support import DEPLOY, Process, process_commands, run_once, running
 from tests.helpers import free_port, wait_until_no_marked_processes

@@ -170,7 +170,7 @@ def test_a_worker_killed_mid_job_leaves_no_file_and_a_new_worker_finishes_it(tmp
     import uuid
 
     from dashboard.errors import LinkError
-    from dashboard.store.demo import create_demo
+    from dashboard.importers.demo import create_demo
     from tests.helpers import wait_until_no_marked_processes
 
     url = redis_url_or_skip()

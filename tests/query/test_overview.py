@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.errors import UnknownChoiceError, UnknownWorkflowError
+from dashboard.importers.demo import DEMO_WORKFLOW, create_demo
 from dashboard.query import overview
 from dashboard.spec.options import Scope
 from dashboard.store import writer
-from dashboard.store.demo import DEMO_WORKFLOW, create_demo
 from dashboard.store.models import Annotation, Assessment, Case, DataFile, ObjectClass
 from tests.hand_workflow import image_bytes
 

@@ -24,8 +24,8 @@ from dashboard.errors import (
     UnknownChoiceError,
     UnknownWorkflowError,
 )
+from dashboard.importers.coco import ImportSummary, import_coco
 from dashboard.store import writer
-from dashboard.store.coco import ImportSummary, import_coco
 from dashboard.store.models import (
     Annotation,
     Assessment,

@@ -21,11 +21,11 @@ from dashboard.errors import (
     InvalidValueError,
     UnknownChoiceError,
 )
+from dashboard.importers.long_csv import ImportSummary, _taxonomy_order, import_long_csv
 from dashboard.query.export import ExportQuery
 from dashboard.spec.colours import colour_at
 from dashboard.spec.options import LONG_COLUMNS
 from dashboard.store import writer
-from dashboard.store.csv_import import ImportSummary, _taxonomy_order, import_long_csv
 from dashboard.store.db import Store, open_store
 from dashboard.store.models import (
     Annotation,
@@ -660,7 +660,7 @@ def test_a_failure_late_in_the_file_leaves_the_store_exactly_as_before(
 def test_progress_of_a_path_counts_bytes_up_to_the_file_size(
     store, second_store, monkeypatch, tmp_path
 ):
-    from dashboard.store import csv_import
+    from dashboard.importers import long_csv as csv_import
 
     monkeypatch.setattr(csv_import, "PROGRESS_ROWS", 3)
     build_hand_workflow(store)

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from dashboard.errors import InvalidValueError
+from dashboard.importers.demo import DEMO_WORKFLOW, create_demo, ensure_demo
 from dashboard.store.db import Store, open_store
-from dashboard.store.demo import DEMO_WORKFLOW, create_demo, ensure_demo
 from dashboard.store.geometry import parse_wkt
 from dashboard.store.models import (
     Annotation,

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from dashboard.errors import ImportRecordError
+from dashboard.importers.coco import import_coco
 from dashboard.query.export import ExportQuery
 from dashboard.store import writer
-from dashboard.store.coco import import_coco
 from dashboard.store.models import DataFile
 
 BLUE, RED = (20, 20, 220), (230, 30, 30)

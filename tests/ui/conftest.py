@@ -59,7 +59,7 @@ def _open_store(env: dict[str, str]) -> Store:
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory) -> Iterator[Served]:
     """The app served without auth (the single local user is admin) on a 24-file demo."""
-    from dashboard.store.demo import create_demo
+    from dashboard.importers.demo import create_demo
 
     data = tmp_path_factory.mktemp("browser") / "data"
     port = free_port()

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.store.demo import create_demo
+from dashboard.importers.demo import create_demo
 from tests.helpers import free_port, served_app
 from tests.ui.browser_support import DEMO_FILES, SECRET, PageWatch
 

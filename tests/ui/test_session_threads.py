@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.config import Settings
+from dashboard.importers.demo import create_demo
 from dashboard.query.export import ExportQuery
 from dashboard.server import DEFAULT_THREADS, session_threads
 from dashboard.store.db import open_store
-from dashboard.store.demo import create_demo
 from tests.helpers import served_app
 from tests.ui.browser_support import DEMO_FILES, SECRET, VIEWPORT
 
