@@ -457,14 +457,28 @@ def test_a_click_right_after_a_change_downloads_what_the_preview_shows(context, 
     """The old link goes the moment an option changes (a disabled "Preparing" stands in), and
     the new preview and its link arrive together: a click as soon as the preview shows the
     new layout downloads that layout."""
+    # What the server sends, in order: the "Preparing" can come and go faster than the page
+    # can be polled, so it is looked for in the messages rather than in the page.
+    received: list[str] = []
+
+    def listen(ws) -> None:
+        ws.on("framereceived", lambda f: received.append(f if isinstance(f, str) else f.decode(
+            "utf-8", "replace")))  # fmt: skip
+
+    context.on("page", lambda new: new.on("websocket", listen))
     page, watch = open_app(context, demo_app)
     open_admin(page)
     expect(page.locator("#export-download")).to_be_visible()
     options = {"workflow": demo_app.workflow, "layout": "wide"}
+    before = len(received)
     radio(page, LAYOUT_LABELS[Layout.wide]).check()
-    expect(page.locator("#export-pending")).to_be_attached(timeout=WAIT)
     note = page.get_by_text("Annotations: one row per annotation")
     expect(note).to_be_visible(timeout=WAIT)
+    after = received[before:]
+    pending = [i for i, text in enumerate(after) if "export-pending" in text]
+    linked = [i for i, text in enumerate(after) if "export-download" in text and "_wide_" in text]
+    assert pending and linked, "no Preparing stood in for the old link, or no new link came"
+    assert pending[0] < linked[0], "the new link came before the old one went"
     link = page.locator("#export-download")
     assert token_target(link.get_attribute("href", timeout=1_000))["options"] == (
         ExportQuery(demo_app.store, **options).options()
