@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import ROOT
 
@@ -55,21 +56,27 @@ print(json.dumps({"modules": modules, "before": before, "after": after}))
 """
 
 
-def test_importing_every_module_starts_nothing_and_changes_no_process_state(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
+def run_fresh(script: str, cwd: Path, data: Path) -> dict:
+    """Run ``script`` in a fresh interpreter with only ASSESS_DATA_DIR of our settings, in
+    ``cwd`` (a relative default such as ./data would land there, not in the checkout); the
+    JSON report its last line prints."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("ASSESS_")}
-    env["ASSESS_DATA_DIR"] = str(data)
     result = subprocess.run(
-        [sys.executable, "-c", IMPORT_ALL],
-        cwd=tmp_path,  # a relative default (./data) would land here, not in the checkout
-        env={**env, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env={**env, "ASSESS_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.splitlines()[-1])
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_importing_every_module_starts_nothing_and_changes_no_process_state(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    report = run_fresh(IMPORT_ALL, tmp_path, data)
     # Every front end is among them: the served app, the routes, the server, the CLI, the jobs.
     for name in ("dashboard.app", "dashboard.routes", "dashboard.server", "dashboard.cli"):
         assert name in report["modules"]
@@ -121,18 +128,7 @@ def test_the_server_start_up_applies_the_settings_starts_the_workers_and_keeps_t
     tmp_path,
 ):
     data = tmp_path / "data"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ASSESS_")}
-    env["ASSESS_DATA_DIR"] = str(data)
-    result = subprocess.run(
-        [sys.executable, "-c", START_UP],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.splitlines()[-1])
+    report = run_fresh(START_UP, tmp_path, data)
     assert report["threads"] == ["MainThread", "Scheduler", "Worker-1"]
     assert report["arrow_pool"] == "system"
     assert report["pillow_blocks_max"] >= 64
