@@ -96,20 +96,8 @@ PROGRESS_ROWS = 10_000  # rows between two progress calls
 FIELD_SIZE_LIMIT = 1 << 26  # characters per cell: a detailed polygon's WKT can be long
 _HEAD = LONG_COLUMNS.index("entity_id")  # the cells before it repeat per assessment
 _HEAD_TEXT_COLUMNS = frozenset(LONG_COLUMNS[:_HEAD]) - {"file_id", "assessment_id"}
-_REQUIRED = (
-    "workflow",
-    "data_source",
-    "file_id",
-    "external_id",
-    "file_name",
-    "assessment_id",
-    "stage",
-    "stage_kind",
-    "assessed_by",
-    "assessed_at",
-    "entity_id",
-    "attribute",
-)
+_MAY_BE_EMPTY = frozenset({"workflow_order", "annotation_id", "frame", "value", "confidence"})
+_REQUIRED = tuple(name for name in LONG_COLUMNS if name not in _MAY_BE_EMPTY)
 _ID_TABLES = (DataFile, Assessment, Annotation)  # the tables whose ids the CSV carries
 
 
