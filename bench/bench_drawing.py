@@ -7,7 +7,7 @@ Generates N deterministic 1920x1080 JPEGs with 10 polygons each, then, in one ru
 interleaved per repetition, measures ms/image for:
 
   (a) floor: open, decode, convert, encode (nothing drawn)
-  (b) ours: dashboard.drawing.draw_annotations (translucent fills and labels), 1 process
+  (b) ours: dashboard.produce.drawing.draw_annotations (translucent fills and labels), 1 process
   (c) naive: the same drawing with a full-image RGBA alpha_composite for the fills and
       ImageDraw.polygon(width>1) outlines
   (d) supervision: PolygonAnnotator + LabelAnnotator, and with MaskAnnotator for the fill
@@ -42,13 +42,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.drawing import (  # noqa: E402
+from dashboard.produce.drawing import (  # noqa: E402
     JPEG_QUALITY,
     Overlay,
     draw_annotations,
     keep_freed_image_blocks,
 )
-from dashboard.store.geometry import parse_wkt  # noqa: E402
+from dashboard.spec.geometry import parse_wkt  # noqa: E402
 
 WIDTH, HEIGHT, POLYGONS = 1920, 1080, 10
 CLASSES = (("car", "#e6194b"), ("person", "#3cb44b"), ("truck", "#4363d8"), ("sign", "#ffe119"))

@@ -172,7 +172,7 @@ def _naive_wide(store, workflow: str, sink) -> int:
 def _floor(store, workflow: str, sink) -> int:
     import pyarrow.csv as pacsv
 
-    from dashboard.layouts.writers import CSV_OPTIONS
+    from dashboard.produce.writers import CSV_OPTIONS
 
     sql = _long_sql(store, workflow, ordered=False)
     if store.dialect == "sqlite":
@@ -250,7 +250,7 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-# The product turns its two sentinels back into NULL in Arrow (layouts.tables.long_table).
+# The product turns its two sentinels back into NULL in Arrow (query.chunks.long_table).
 _UNSENTINEL = (
     "* REPLACE (nullif(workflow_order, '') AS workflow_order, "
     "nullif(confidence, -1.0) AS confidence)"

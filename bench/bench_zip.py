@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard.archive import write_files_zip  # noqa: E402
-from dashboard.query.records import FileRecord  # noqa: E402
+from dashboard.produce.archive import write_files_zip  # noqa: E402
+from dashboard.spec.records import FileRecord  # noqa: E402
 from dashboard.store.files import FileStorage  # noqa: E402
 
 JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"

@@ -50,7 +50,7 @@ def tune_process() -> None:
     """The process-wide settings an exporting process wants, applied by its start-up (the
     server's ``dashboard.server.start_up``, a job worker's start, the CLI's export), never by
     an import: Arrow's system allocator and Pillow's kept image blocks. Idempotent."""
-    from dashboard.drawing import keep_freed_image_blocks
+    from dashboard.produce.drawing import keep_freed_image_blocks
     from dashboard.query.chunks import use_system_memory_pool
 
     use_system_memory_pool()

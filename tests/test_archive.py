@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.archive import (
+from dashboard.produce.archive import (
     CHUNK,
     MANIFEST_NAME,
     ArchiveIncompleteError,
@@ -24,13 +24,11 @@ from dashboard.archive import (
     ZipSummary,
     files_members,
     is_compressible,
-    member_name,
     preview_member_names,
-    suffix_of,
-    unique_names,
     write_files_zip,
 )
-from dashboard.query.records import FileRecord
+from dashboard.spec.naming import member_name, suffix_of, unique_names
+from dashboard.spec.records import FileRecord
 from dashboard.store.files import FileStorage
 
 JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from dashboard.drawing import (
+from dashboard.errors import AssessError, InvalidGeometryError
+from dashboard.produce.drawing import (
     Overlay,
     UndecodableImageError,
     class_colour,
@@ -16,7 +17,6 @@ from dashboard.drawing import (
     draw_image,
     label_text,
 )
-from dashboard.errors import AssessError, InvalidGeometryError
 
 GREY = (128, 128, 128)
 RED = (230, 25, 75)  # "#e6194b"

@@ -59,9 +59,9 @@ from dashboard.errors import (
     MissingImageError,
     UnknownChoiceError,
 )
+from dashboard.spec.geometry import Geometry, box, displayed_size, polygon
 from dashboard.store import writer
 from dashboard.store.db import Store
-from dashboard.store.geometry import Geometry, box, displayed_size, polygon
 from dashboard.store.models import (
     Case,
     DataFile,

@@ -27,8 +27,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError
+from dashboard.spec.geometry import Geometry, parse_wkt, polygon
 from dashboard.store.db import Store
-from dashboard.store.geometry import Geometry, parse_wkt, polygon
 from dashboard.store.models import Workflow
 from dashboard.store.writer import (
     BulkWriter,

@@ -64,11 +64,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import AssessError, ImportRecordError, InvalidValueError, MissingImageError
+from dashboard.spec.geometry import Geometry, parse_wkt
 from dashboard.spec.options import LOCATION, LONG_COLUMNS, OBJECT_CLASS
 from dashboard.spec.spreadsheet import unescape_spreadsheet
 from dashboard.store import writer
 from dashboard.store.db import Store
-from dashboard.store.geometry import Geometry, parse_wkt
 from dashboard.store.models import (
     Annotation,
     Assessment,

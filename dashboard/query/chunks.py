@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard.errors import StoreIntegrityError
-from dashboard.layouts.tables import long_table
 from dashboard.query import sql
 from dashboard.query.reader import ArrowReader
-from dashboard.spec.options import LONG_COLUMNS, Scope
+from dashboard.spec.options import LONG_COLUMNS, NO_CONFIDENCE, Scope
+from dashboard.spec.schemas import LONG_SCHEMA
 
 # Files per chunk grow so that a preview reads only a few files and a download few chunks.
 CHUNK_FILES = (16, 128, 1024)
@@ -160,3 +160,20 @@ def _table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
     inferred one by one (a batch whose frames are all NULL has a null column): promote."""
     tables = [pa.Table.from_batches([batch]) for batch in batches]
     return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
+
+def long_table(rows: pa.Table | pa.RecordBatch) -> pa.Table:
+    """Long rows as read from SQL, with sentinels turned into nulls and canonical types."""
+    if isinstance(rows, pa.RecordBatch):
+        rows = pa.Table.from_batches([rows])
+    columns = []
+    for field in LONG_SCHEMA:
+        column = rows.column(field.name)
+        if column.type != field.type:
+            column = column.cast(field.type)
+        if field.name == "confidence":
+            column = pc.if_else(pc.equal(column, NO_CONFIDENCE), None, column)
+        elif field.name == "workflow_order":
+            column = pc.if_else(pc.equal(column, ""), None, column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=LONG_SCHEMA)

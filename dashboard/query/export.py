@@ -21,23 +21,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
 
-from dashboard.annotated import AnnotatedItem, write_annotated_zip
-from dashboard.archive import leading_safe, safe_part
-from dashboard.drawing import Overlay
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
-from dashboard.layouts.tables import (
-    LONG_SCHEMA,
-    spreadsheet_safe,
-    spreadsheet_safe_schema,
-    wide_schema,
-    wide_table,
-)
-from dashboard.layouts.writers import write_csv, write_parquet
+from dashboard.produce.annotated import write_annotated_zip
+from dashboard.produce.tables import spreadsheet_safe, spreadsheet_safe_schema, wide_table
+from dashboard.produce.writers import write_csv, write_parquet
 from dashboard.query import sql
 from dashboard.query.chunks import file_chunks, prefetched, read_long, record_chunks
 from dashboard.query.reader import ArrowReader
-from dashboard.query.records import FileRecord
+from dashboard.spec.naming import leading_safe, safe_part
 from dashboard.spec.options import LOCATION, OBJECT_CLASS, Layout, Scope
+from dashboard.spec.records import AnnotatedItem, FileRecord, Overlay
+from dashboard.spec.schemas import LONG_SCHEMA, wide_schema
 from dashboard.store.db import Store
 from dashboard.store.models import Case, DataFile, DataSource, StageKind, WorkflowOrder
 
@@ -395,7 +389,7 @@ class ExportQuery(param.Parameterized):
                 f"write_zip writes the Files layout; this query's layout is {self.layout!r}"
             )
         from dashboard import __version__
-        from dashboard.archive import write_files_zip
+        from dashboard.produce.archive import write_files_zip
 
         records = list(self.file_records())
         with _open_target(target) as out:

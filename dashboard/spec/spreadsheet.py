@@ -2,7 +2,7 @@
 
 A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, after any number of
 ``'``, and not a number, gets one more leading ``'``; the long-CSV importer strips exactly one,
-so every value round-trips. ``dashboard.layouts.tables.spreadsheet_safe`` applies the rule to
+so every value round-trips. ``dashboard.produce.tables.spreadsheet_safe`` applies the rule to
 whole Arrow columns.
 """
 

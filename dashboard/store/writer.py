@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.errors import InvalidValueError, MissingImageError, UnknownChoiceError
 from dashboard.spec.colours import colour_at
+from dashboard.spec.geometry import Geometry, displayed_size, parse_wkt
 from dashboard.store.files import FileStorage
-from dashboard.store.geometry import Geometry, displayed_size, parse_wkt
 from dashboard.store.models import (
     RESERVED_ATTRIBUTE_NAMES,
     Annotation,

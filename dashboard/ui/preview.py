@@ -14,11 +14,11 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure as bokeh_figure
 
-from dashboard.archive import preview_member_names
-from dashboard.drawing import UndecodableImageError, draw_image, preview_image
+from dashboard.produce.archive import preview_member_names
+from dashboard.produce.drawing import UndecodableImageError, draw_image, preview_image
 from dashboard.query.export import Counts, ExportQuery
+from dashboard.spec.geometry import parse_wkt
 from dashboard.spec.options import Layout
-from dashboard.store.geometry import parse_wkt
 from dashboard.ui.safe import as_html, as_markdown, column_titles
 
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)

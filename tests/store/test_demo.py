@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 
 from dashboard.errors import InvalidValueError
 from dashboard.importers.demo import DEMO_WORKFLOW, create_demo, ensure_demo
+from dashboard.spec.geometry import parse_wkt
 from dashboard.store.db import Store, open_store
-from dashboard.store.geometry import parse_wkt
 from dashboard.store.models import (
     Annotation,
     Assessment,

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dashboard.errors import InvalidGeometryError
-from dashboard.store.geometry import box, format_number, parse_wkt, polygon
+from dashboard.spec.geometry import box, format_number, parse_wkt, polygon
 
 
 @pytest.mark.parametrize(

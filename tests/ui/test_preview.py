@@ -98,7 +98,7 @@ def test_two_identical_boxes_hover_with_their_own_attributes(boxed):
 
 def test_a_24_megapixel_photo_is_decoded_small_for_the_preview():
     """JPEG draft decoding: the preview never holds the full 24 MP image in memory."""
-    from dashboard.drawing import preview_image
+    from dashboard.produce.drawing import preview_image
 
     photo = Image.new("RGB", (6000, 4000), BLUE)
     buffer = io.BytesIO()
@@ -110,7 +110,7 @@ def test_a_24_megapixel_photo_is_decoded_small_for_the_preview():
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_the_preview_image_is_turned_as_displayed(orientation):
     """EXIF orientations 5-8 turn the picture a quarter: the displayed size swaps."""
-    from dashboard.drawing import preview_image
+    from dashboard.produce.drawing import preview_image
 
     stored = Image.new("RGB", (400, 200), BLUE)
     exif = Image.Exif()

@@ -1,7 +1,7 @@
-"""The long and wide tables of SPEC 3.1-3.3, built from Arrow tables of long rows.
+"""The wide table of SPEC 3.2 and spreadsheet safety (SPEC 3.3), from Arrow tables of long rows.
 
-``long_table`` gives the canonical long table; ``wide_table`` pivots a chunk of complete
-entity blocks into one row per annotation, so nothing of the long layout is lost except the
+``wide_table`` pivots a chunk of complete entity blocks (the query's long table) into one row
+per annotation, so nothing of the long layout is lost except the
 non-location confidences (the property tests check it).
 """
 
@@ -15,46 +15,12 @@ import pyarrow.compute as pc
 from dashboard.spec.options import (
     IDENTIFYING_COLUMNS,
     LOCATION,
-    LONG_COLUMNS,
-    NO_CONFIDENCE,
     OBJECT_CLASS,
-    WIDE_FIXED_COLUMNS,
 )
+from dashboard.spec.schemas import wide_schema
 from dashboard.spec.spreadsheet import NUMBER, TRIGGER, safe_text
 
 MULTI_VALUE_SEPARATOR = " | "
-
-_TYPES = {
-    "file_id": pa.int64(),
-    "assessment_id": pa.int64(),
-    "annotation_id": pa.int64(),
-    "frame": pa.int64(),
-    "confidence": pa.float64(),
-}
-
-LONG_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in LONG_COLUMNS])
-
-
-def wide_schema(attribute_names: Sequence[str]) -> pa.Schema:
-    fixed = [(name, _TYPES.get(name, pa.string())) for name in WIDE_FIXED_COLUMNS]
-    return pa.schema(fixed + [(name, pa.string()) for name in attribute_names])
-
-
-def long_table(rows: pa.Table | pa.RecordBatch) -> pa.Table:
-    """Long rows as read from SQL, with sentinels turned into nulls and canonical types."""
-    if isinstance(rows, pa.RecordBatch):
-        rows = pa.Table.from_batches([rows])
-    columns = []
-    for field in LONG_SCHEMA:
-        column = rows.column(field.name)
-        if column.type != field.type:
-            column = column.cast(field.type)
-        if field.name == "confidence":
-            column = pc.if_else(pc.equal(column, NO_CONFIDENCE), None, column)
-        elif field.name == "workflow_order":
-            column = pc.if_else(pc.equal(column, ""), None, column)
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=LONG_SCHEMA)
 
 
 def wide_table(long: pa.Table, attribute_names: Sequence[str]) -> pa.Table:

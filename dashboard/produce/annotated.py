@@ -2,7 +2,8 @@
 
 A pure producer: it takes ``AnnotatedItem``s (from ``ExportQuery.annotated_items``), reads the
 original bytes, draws them in a pool of worker processes (both CPU cores) in order, and
-writes a ZIP with the same naming and manifest rules as the Files ZIP (``dashboard.archive``).
+writes a ZIP with the same naming and manifest rules as the Files ZIP
+(``dashboard.produce.archive``).
 A file whose bytes are missing or cannot be decoded is skipped and listed in the manifest.
 """
 
@@ -13,37 +14,20 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from dashboard.archive import (
-    MANIFEST_NAME,
-    TOOL_NAME,
-    ZipStreamWriter,
-    record_member_name,
-    unique_names,
-)
-from dashboard.drawing import (
-    Overlay,
+from dashboard.errors import InvalidGeometryError, MissingImageError
+from dashboard.produce.archive import MANIFEST_NAME, TOOL_NAME, ZipStreamWriter
+from dashboard.produce.drawing import (
     UndecodableImageError,
     draw_annotations,
     keep_freed_image_blocks,
 )
-from dashboard.errors import InvalidGeometryError, MissingImageError
-from dashboard.query.records import FileRecord
+from dashboard.spec.naming import record_member_name, unique_names
+from dashboard.spec.records import AnnotatedItem, Overlay
 from dashboard.store.files import FileStorage
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class AnnotatedItem:
-    """One image of the archive: a file drawn with one assessment's annotations."""
-
-    record: FileRecord
-    assessment_id: int | None  # None: the file has no assessment in scope (drawn bare)
-    stage: str | None  # in the member name with All Assessments
-    overlays: tuple[Overlay, ...]
 
 
 def _draw(data: bytes, overlays: tuple[Overlay, ...]) -> tuple[bytes, str]:

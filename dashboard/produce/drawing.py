@@ -27,7 +27,8 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedI
 
 from dashboard.errors import AssessError
 from dashboard.spec.colours import colour_of
-from dashboard.store.geometry import EXIF_ORIENTATION, displayed_size, parse_wkt
+from dashboard.spec.geometry import EXIF_ORIENTATION, displayed_size, parse_wkt
+from dashboard.spec.records import Overlay
 
 KEPT_BLOCKS = 64
 
@@ -36,7 +37,7 @@ def keep_freed_image_blocks() -> None:
     """Pillow keeps up to ``KEPT_BLOCKS`` freed blocks for the next image: without it every
     image pays ~16 ms of page faults (PERF-NOTES.md); a larger PILLOW_BLOCKS_MAX stays.
     Process-wide, so a process that draws calls it at its start (``tune_process`` of
-    ``dashboard.runtime``, and each drawing process of ``dashboard.annotated``), not an
+    ``dashboard.runtime``, and each drawing process of ``dashboard.produce.annotated``), not an
     import."""
     if hasattr(Image.core, "set_blocks_max"):
         Image.core.set_blocks_max(max(KEPT_BLOCKS, Image.core.get_blocks_max()))
@@ -54,17 +55,6 @@ _NO_ALPHA = {"JPEG", "BMP", "PCX", "PPM", "EPS"}
 
 class UndecodableImageError(AssessError, ValueError):
     """The bytes of a file are not an image Pillow can decode; the archive skips the file."""
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """One annotation to draw: WKT geometry in displayed pixel coordinates."""
-
-    geometry: str
-    object_class: str
-    colour: str | None = None  # "#rrggbb"; None or malformed: class_colour(object_class)
-    confidence: float | None = None
-    annotation_id: int | None = None  # the annotation drawn (hover details are looked up by it)
 
 
 def class_colour(name: str) -> str:
