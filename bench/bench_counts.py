@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
+from dashboard.export import ExportQuery  # noqa: E402
 from dashboard.query import sql  # noqa: E402
-from dashboard.query.export import ExportQuery  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 
 TARGET_MS = 300

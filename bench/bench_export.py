@@ -120,8 +120,8 @@ def _usage() -> dict:
 
 def _long_sql(store, workflow: str, ordered: bool = True) -> str:
     """The export's long SQL for every file of the workflow, as one statement."""
+    from dashboard.export import ExportQuery
     from dashboard.query import sql
-    from dashboard.query.export import ExportQuery
     from dashboard.query.reader import compile_sql
     from dashboard.spec.options import Scope
 
@@ -133,7 +133,7 @@ def _long_sql(store, workflow: str, ordered: bool = True) -> str:
 
 
 def _ours(store, workflow: str, layout: str, sink) -> int:
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
 
     return ExportQuery(store, workflow=workflow, scope="all", layout=layout).write_csv(sink)
 
@@ -262,8 +262,8 @@ def peer_sql(db_url: str, files_url: str, layout: str) -> str:
     reads it (``sql.long_rows`` of every file), in DuckDB's hands."""
     from sqlalchemy import func
 
+    from dashboard.export import ExportQuery
     from dashboard.query import sql
-    from dashboard.query.export import ExportQuery
     from dashboard.spec.options import IDENTIFYING_COLUMNS, LOCATION, OBJECT_CLASS, Scope
     from dashboard.store.db import open_store
 
@@ -470,7 +470,7 @@ def measure(args: argparse.Namespace) -> None:
     import pandas  # noqa: F401
     import pyarrow.csv  # noqa: F401
 
-    import dashboard.query.export  # noqa: F401
+    import dashboard.export  # noqa: F401
     from dashboard.query import reader
     from dashboard.runtime import tune_process
     from dashboard.store.db import open_store
@@ -571,7 +571,7 @@ def prepare_postgres(work: Path, rows: int, seed: int) -> tuple[str, str, dict]:
 
 
 def layout_counts(db_url: str, files_url: str) -> dict:
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
     from dashboard.store.db import open_store
 
     store = open_store(db_url=db_url, files_url=files_url, migrate_schema=False)

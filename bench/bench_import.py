@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coco", default="10000,100000", help="images,annotations ('' = none)")
     parser.add_argument("--out", default=str(HERE / "RESULTS-import.md"))
     args = parser.parse_args(argv)
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
     from dashboard.store.db import open_store
 
     started = datetime.now(UTC)

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.config import Settings  # noqa: E402
+from dashboard.export import ExportQuery  # noqa: E402
 from dashboard.importers.demo import DEMO_WORKFLOW, create_demo  # noqa: E402
-from dashboard.query.export import ExportQuery  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 
 # (widget, value) in order: each is one option change a user makes.

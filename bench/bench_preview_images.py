@@ -84,7 +84,7 @@ def run(path: str, data: Path) -> dict:
     from PIL import Image, ImageOps
 
     from dashboard.config import Settings
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
     from dashboard.runtime import tune_process
     from dashboard.store.db import open_store
     from dashboard.ui import preview

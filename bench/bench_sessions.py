@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.config import Settings  # noqa: E402
+from dashboard.export import ExportQuery  # noqa: E402
 from dashboard.importers.demo import DEMO_WORKFLOW, create_demo  # noqa: E402
-from dashboard.query.export import ExportQuery  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 from tests.helpers import free_port, served_app  # noqa: E402
 

@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list(store: Store) -> None:
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
 
     for name in store.workflow_names():
         choices = ExportQuery(store, workflow=name).choices()
@@ -138,7 +138,7 @@ def _list(store: Store) -> None:
 
 
 def _export(store: Store, args: argparse.Namespace) -> None:
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
     from dashboard.runtime import tune_process
 
     tune_process()  # the export settings of the server and the job workers
@@ -161,12 +161,7 @@ def _export(store: Store, args: argparse.Namespace) -> None:
     # The bar's total is counted only for a bar someone sees (on a terminal, without -q):
     # counting is a query over the whole export, a good part of a scripted run's time.
     shown = not args.quiet and sys.stderr.isatty()
-    total = None
-    if shown:
-        total = (
-            query.counts().rows if Layout(query.layout) is Layout.annotated
-            else len(query.file_ids())
-        )  # fmt: skip
+    total = query.kind.progress_total(query.counts()) if shown else None
     bar = tqdm(total=total, unit="file", disable=not shown, file=sys.stderr)
     skipped: list[dict] = []
 

@@ -20,18 +20,12 @@ from tornado.web import HTTPError, RequestHandler
 
 from dashboard.config import Settings
 from dashboard.errors import AssessError, LinkError, NotAdminError
+from dashboard.export import ExportQuery, content_type
 from dashboard.faults import environment_failure
 from dashboard.links import DOWNLOAD_PATH, LOCAL_USER, verify
-from dashboard.query.export import ExportQuery
 from dashboard.runtime import app_store, is_admin
-from dashboard.spec.options import Layout
 from dashboard.streams import CHUNK, ChunkPipe, DownloadCancelled, DownloadCapacity
 
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-    "zip": "application/zip",
-}
 STALL_SECONDS = 60  # a client that takes no bytes for this long gives its slot back
 RETRY_AFTER = 10  # seconds a turned-away client is asked to wait
 log = logging.getLogger(__name__)
@@ -109,8 +103,7 @@ class DownloadHandler(RequestHandler):
             self._refuse_fault(line)
             return
         self._filename = filename
-        suffix = filename.rsplit(".", 1)[-1]
-        self.set_header("Content-Type", CONTENT_TYPES.get(suffix, "application/octet-stream"))
+        self.set_header("Content-Type", content_type(filename))
         self.set_header("Content-Disposition", content_disposition(filename))
         self.set_header("Cache-Control", "no-store")
         await self._stream(produce)
@@ -119,7 +112,7 @@ class DownloadHandler(RequestHandler):
         store = app_store()
         if target.get("kind") == "export":
             query = ExportQuery(store, **target["options"])
-            if Layout(query.layout) is Layout.annotated:
+            if query.kind.in_background:
                 raise LinkError("annotated files are downloaded from their finished job")
             return query.filename(), query.write
         if target.get("kind") == "job":

@@ -1,4 +1,14 @@
-"""Bounded hand-over of bytes from a producer thread to the event loop that sends them.
+"""Bounded hand-overs: the one place where work moves between threads or processes.
+
+Every hand-over is bounded (a few items in flight, never the whole export) and stops early
+cleanly (a consumer that stops leaves no thread reading and no file open):
+
+- ``read_ahead``: an iterator run in a thread, a few items ahead of its consumer (the query
+  reads the next chunk of rows while this one is written).
+- ``window``: work submitted a few items ahead, taken in order (the Files ZIP opens the next
+  file on a thread; the Annotated Files ZIP draws images in worker processes).
+- ``ChunkPipe`` and ``DownloadCapacity``: an HTTP download's bytes, from its producer
+  thread to the event loop that sends them.
 
 An HTTP download runs its producer (an export writing CSV or ZIP bytes) in a thread of its
 own and sends the bytes from the event loop. Two bounds keep any number of clients from
@@ -19,13 +29,98 @@ import asyncio
 import concurrent.futures
 import contextlib
 import io
+import queue
 import threading
-from collections.abc import Callable
-from typing import BinaryIO
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, TypeVar
+
+T = TypeVar("T")
 
 CHUNK = 1 << 20
 PIPE_CHUNKS = 4  # at most this many chunks wait between the producer and the socket
 PUT_POLL = 0.25  # seconds: how often a producer blocked on a full pipe checks for a stop
+
+
+def read_ahead(source: Iterator[T], depth: int = 1, name: str = "read-ahead") -> Iterator[T]:
+    """Run ``source`` in a thread, ``depth`` items ahead of the consumer.
+
+    Errors reach the consumer in order; when the consumer stops early, the thread finishes
+    the item it is reading and stops (so a reader is never left mid-answer), and the
+    source's own cleanup (a generator's ``finally``) runs in that thread.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in source:
+                items.put(item)
+                if stop.is_set():  # the consumer stopped while this item was read or put
+                    return
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer
+            items.put(exc)
+        finally:
+            if hasattr(source, "close"):
+                source.close()  # a generator's cleanup runs here, in its own thread
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a waiting put, then let the thread end
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.05)
+        thread.join()
+
+
+def window(
+    work: Iterable[T], ahead: int, dropped: Callable[[T], None] | None = None
+) -> Iterator[T]:
+    """``work``'s items in order, each taken from it ``ahead`` items before it is yielded.
+
+    ``work`` submits as it is iterated (``executor.submit(...)`` per item, say), so up to
+    ``ahead`` items are in flight while the consumer handles one; it is iterated on the
+    calling thread (it may read a database cursor). A consumer that stops early leaves the
+    items taken ahead to ``dropped`` (to close what they opened)."""
+    pending: deque[T] = deque()
+    try:
+        for entry in work:
+            pending.append(entry)
+            if len(pending) > ahead:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        if dropped is not None:
+            for entry in pending:
+                with contextlib.suppress(BaseException):
+                    dropped(entry)
+
+
+class InlineExecutor:
+    """Runs submitted work at once, on the calling thread: a pool of one, with no pool."""
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        pass
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
 
 class DownloadCancelled(Exception):

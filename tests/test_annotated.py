@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dashboard.errors import InvalidOptionError
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.store import writer
 from tests.hand_workflow import image_bytes
 

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from dashboard.cli import main
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.store.db import open_store
 from tests.hand_workflow import build_hand_workflow
 from tests.helpers import ROOT

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dashboard.cli import main
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.store.db import open_store
 
 TAXONOMY = """\

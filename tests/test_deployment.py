@@ -28,9 +28,9 @@ from moto.server import ThreadedMotoServer
 from playwright.sync_api import expect
 
 from dashboard.config import Settings
+from dashboard.export import ExportQuery
 from dashboard.importers.demo import DEMO_WORKFLOW
 from dashboard.jobs import records
-from dashboard.query.export import ExportQuery
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store.db import open_store
 from dashboard.store.models import JobStatus

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.spec.options import LONG_COLUMNS
 from tests.helpers import ROOT
 

@@ -157,7 +157,7 @@ def test_a_database_lost_during_a_download_fails_the_transfer_and_logs_one_line(
 def _api_bytes(store, options: dict) -> bytes:
     import io
 
-    from dashboard.query.export import ExportQuery
+    from dashboard.export import ExportQuery
 
     buffer = io.BytesIO()
     ExportQuery(store, **options).write(buffer)

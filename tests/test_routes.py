@@ -12,8 +12,8 @@ import zipfile
 
 import pytest
 
+from dashboard.export import ExportQuery
 from dashboard.links import LOCAL_USER, download_url, sign
-from dashboard.query.export import ExportQuery
 from dashboard.store import writer
 from dashboard.store.db import open_store
 from dashboard.store.models import DataFile

@@ -25,11 +25,10 @@ from huey.api import TaskWrapper
 from huey.consumer import Consumer
 
 from dashboard.config import Settings
+from dashboard.export import ExportQuery
 from dashboard.faults import environment_failure
 from dashboard.jobs import delivery, records
 from dashboard.links import DEFAULT_LIFETIME, download_url, sign
-from dashboard.query.export import ExportQuery
-from dashboard.spec.options import Layout
 from dashboard.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,8 @@ def request_annotated_export(
 ) -> str:
     """Create the job and enqueue it; returns at once with the job id. ``page_url``: the base
     URL the requester's page came from, the link's base unless ASSESS_PUBLIC_URL is set."""
-    if Layout(query.layout) is not Layout.annotated:
-        raise ValueError("only Annotated Files run as background jobs")
+    if not query.kind.in_background:
+        raise ValueError(f"only Annotated Files run as background jobs, not {query.layout}")
     query.filters()  # bad options fail here, before any job exists
     job_id = records.create_job(store, user, query.options(), notify_email, page_url)
     queue(_settings(store)).run_export(job_id)

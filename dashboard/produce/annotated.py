@@ -9,9 +9,9 @@ A file whose bytes are missing or cannot be decoded is skipped and listed in the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
@@ -26,6 +26,7 @@ from dashboard.produce.drawing import (
 from dashboard.spec.naming import record_member_name, unique_names
 from dashboard.spec.records import AnnotatedItem, Overlay
 from dashboard.store.files import FileStorage
+from dashboard.streams import InlineExecutor, window
 
 Progress = Callable[[int, int], None]
 
@@ -61,25 +62,25 @@ def _drawn(
     items: Iterable[AnnotatedItem], storage: FileStorage, workers: int
 ) -> Iterator[tuple[AnnotatedItem, bytes | None, Exception | None]]:
     """Items with their drawn bytes (or the error), in input order, a few in flight."""
-    window: deque[tuple[AnnotatedItem, Future | None, Exception | None]] = deque()
     pool = (
         ProcessPoolExecutor(workers, initializer=_start_drawing_process, initargs=(os.getpid(),))
         if workers > 1
-        else _InlineExecutor()
+        else InlineExecutor()
     )
-    with pool:
+
+    def submitted() -> Iterator[tuple[AnnotatedItem, Future | None, Exception | None]]:
         for item in items:
             try:
                 data = storage.read(item.record.storage_key) if item.record.storage_key else None
                 if data is None:
                     raise MissingImageError("no image bytes are stored for this file")
-                window.append((item, pool.submit(_draw, data, item.overlays), None))
+                yield item, pool.submit(_draw, data, item.overlays), None
             except (OSError, ValueError) as exc:
-                window.append((item, None, exc))
-            while len(window) > 2 * workers:
-                yield _result(window.popleft())
-        while window:
-            yield _result(window.popleft())
+                yield item, None, exc
+
+    with pool, contextlib.closing(window(submitted(), 2 * workers)) as drawn:
+        for entry in drawn:
+            yield _result(entry)
 
 
 def _result(entry) -> tuple[AnnotatedItem, bytes | None, Exception | None]:
@@ -90,24 +91,6 @@ def _result(entry) -> tuple[AnnotatedItem, bytes | None, Exception | None]:
         return item, future.result()[0], None
     except (UndecodableImageError, InvalidGeometryError) as exc:
         return item, None, exc
-
-
-class _InlineExecutor:
-    """Runs submitted work at once (one worker: no process pool)."""
-
-    def __enter__(self) -> _InlineExecutor:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        pass
-
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
 
 
 def write_annotated_zip(

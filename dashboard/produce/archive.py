@@ -34,7 +34,6 @@ import itertools
 import json
 import unicodedata
 import zipfile
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from dashboard.errors import AssessError
 from dashboard.spec.naming import clash_key, record_member_name, suffix_of, unique_names
 from dashboard.spec.records import FileRecord
 from dashboard.store.files import FileStorage
+from dashboard.streams import InlineExecutor, window
 
 __all__ = [
     "CHUNK",
@@ -413,22 +413,15 @@ def _prefetch(
 
     The records are iterated on the calling thread (they may come from a database cursor).
     """
-    if executor is None:
-        for record, name in members:
-            yield _load(storage, record, name, limit)
-        return
-    pending: deque[Future] = deque()
-    try:
-        for record, name in members:
-            pending.append(executor.submit(_load, storage, record, name, limit))
-            if len(pending) > 1:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:  # stopped early: close whatever was opened ahead
-        for future in pending:
-            with contextlib.suppress(BaseException):
-                future.result().close()
+    ahead = 0 if executor is None else 1
+    work = (
+        (executor or InlineExecutor()).submit(_load, storage, record, name, limit)
+        for record, name in members
+    )
+    # stopped early: whatever was opened ahead is closed
+    with contextlib.closing(window(work, ahead, dropped=lambda f: f.result().close())) as loads:
+        for future in loads:
+            yield future.result()
 
 
 def _rest(loaded: _Loaded, hasher: _Hasher) -> Iterator[bytes]:

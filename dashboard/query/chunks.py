@@ -12,16 +12,13 @@ database never joins, formats or sorts a wide row per long row: that is most of 
 the download (bench/RESULTS-export.md). ``sql.long_rows`` is the same result as one SQL
 statement; the tests check that the two agree.
 
-A download reads one chunk ahead in a thread (``prefetched``), so the database read and the
+A download reads one chunk ahead in a thread (``streams.read_ahead``), so the database read and the
 Arrow and CSV work of the previous chunk overlap.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -115,44 +112,6 @@ def _with_value_frames(rows: pa.Table) -> pa.Table:
         )
     frames = pc.take(pc.filter(rows.column("frame"), is_location), found)
     return rows.set_column(rows.schema.get_field_index("frame"), "frame", frames)
-
-
-def prefetched(source: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """Run ``source`` in a thread, ``depth`` items ahead of the consumer.
-
-    Errors reach the consumer in order; when the consumer stops early, the thread finishes
-    the item it is reading and stops (so a reader is never left mid-answer).
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def work() -> None:
-        try:
-            for item in source:
-                items.put(item)
-                if stop.is_set():  # the consumer stopped while this item was read or put
-                    return
-            items.put(done)
-        except BaseException as exc:  # handed to the consumer
-            items.put(exc)
-        finally:
-            if hasattr(source, "close"):
-                source.close()  # a generator's cleanup runs here, in its own thread
-
-    thread = threading.Thread(target=work, name="export-prefetch", daemon=True)
-    thread.start()
-    try:
-        while (item := items.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a waiting put, then let the thread end
-            with contextlib.suppress(queue.Empty):
-                items.get(timeout=0.05)
-        thread.join()
 
 
 def _table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:

@@ -19,10 +19,6 @@ class Layout(StrEnum):
     files = "files"
     annotated = "annotated"
 
-    @property
-    def is_table(self) -> bool:
-        return self in (Layout.long, Layout.wide)
-
 
 SCOPE_LABELS = {
     Scope.all: "All Assessments",

@@ -18,10 +18,10 @@ import param
 
 from dashboard.config import Settings
 from dashboard.errors import AssessError
+from dashboard.export import ExportQuery
 from dashboard.faults import database_reason, is_database_failure
 from dashboard.jobs import records
 from dashboard.links import download_url, sign
-from dashboard.query.export import ExportQuery
 from dashboard.spec.options import (
     ACTION_LABELS,
     HELP,
@@ -281,8 +281,7 @@ class AdminTab(pn.viewable.Viewer):
         self._apply()
         if _events:  # a user's change (not the first preview): the URL follows
             self._options_to_url()
-        layout = Layout(self.query.layout)
-        self.format.disabled = self.safe.disabled = not layout.is_table
+        self.format.disabled = self.safe.disabled = self.query.kind.table is None
         with self.body.param.update(loading=True):
             try:
                 try:
@@ -356,7 +355,7 @@ class AdminTab(pn.viewable.Viewer):
         """Sign the shown download link again (same options, a new expiry): a page left open
         for hours still downloads what its preview shows."""
         with self._busy:
-            if self._retrier is None and Layout(self.query.layout) is not Layout.annotated:
+            if self._retrier is None and not self.query.kind.in_background:
                 with contextlib.suppress(AssessError):
                     self._show_action(self._action())
 
@@ -375,9 +374,9 @@ class AdminTab(pn.viewable.Viewer):
 
     def _action(self) -> str | pn.viewable.Viewable:
         """The download link's HTML for the current options, or the Annotated Files request."""
-        layout = Layout(self.query.layout)
-        if layout is Layout.annotated:
-            ready = self.query.order is not None
+        kind = self.query.kind
+        if kind.in_background:
+            ready = self.query.order is not None or not kind.needs_order
             self.request.disabled = not ready
             reason = (
                 ""
@@ -396,7 +395,7 @@ class AdminTab(pn.viewable.Viewer):
             lifetime=LINK_LIFETIME,
         )
         href = download_url("", token)
-        label = ACTION_LABELS[layout]
+        label = kind.action
         return (
             f'<a id="export-download" href="{as_html(href)}" style="{BUTTON_STYLE}" '
             f'download="{as_html(self.query.filename())}">{label}</a>'

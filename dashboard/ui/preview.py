@@ -1,23 +1,20 @@
 """The live preview of the Admin tab: exactly what the download will contain.
 
-Everything shown comes from the same ``ExportQuery`` the download uses: counts, the first
-rows of the table, the first member names, the first drawn images.
+Everything shown comes from ``ExportQuery.preview_content()``, on the download's code path:
+counts, the first rows of the table, the first member names, the first drawn images. This
+module only lays them out.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure as bokeh_figure
 
-from dashboard.produce.archive import preview_member_names
-from dashboard.produce.drawing import UndecodableImageError, draw_image, preview_image
-from dashboard.query.export import Counts, ExportQuery
-from dashboard.spec.geometry import parse_wkt
+from dashboard.export import ExportQuery, Preview, UndecodableImageError
 from dashboard.spec.options import Layout
 from dashboard.ui.safe import as_html, as_markdown, column_titles
 
@@ -35,16 +32,11 @@ def human_bytes(size: float) -> str:
     return f"{size:,.1f} TB"
 
 
-def counts_line(query: ExportQuery, counts: Counts, size: int) -> str:
-    layout = Layout(query.layout)
-    what = {
-        Layout.long: "rows",
-        Layout.wide: "rows",
-        Layout.files: "files in the ZIP",
-        Layout.annotated: "drawn images in the ZIP",
-    }[layout]
+def counts_line(content: Preview) -> str:
+    counts = content.counts
     return (
-        f"**{counts.rows:,} {what}** · estimated size {human_bytes(size)}  \n"
+        f"**{counts.rows:,} {content.kind.counted}** · estimated size "
+        f"{human_bytes(content.size)}  \n"
         f"{counts.files:,} files · {counts.assessments:,} assessments · "
         f"{counts.entities:,} entities · {counts.annotations:,} annotations · "
         f"{counts.attribute_values:,} attribute values"
@@ -174,11 +166,9 @@ class PreviewViews:
         return shown
 
 
-def table_preview(
-    query: ExportQuery, sample, total: int, views: PreviewViews | None = None
-) -> pn.Column:
-    frame = query.preview(PREVIEW_ROWS, sample).astype(object).where(lambda f: f.notna(), "")
-    layout = Layout(query.layout)
+def table_preview(content: Preview, views: PreviewViews | None = None) -> pn.Column:
+    frame = content.frame.astype(object).where(lambda f: f.notna(), "")
+    layout, total = content.kind.layout, content.counts.rows
 
     def build() -> _Shown:
         classes = ["preview-table", f"preview-{layout.value}"]
@@ -199,10 +189,10 @@ def table_preview(
     return views.table(layout, frame, total, build).view
 
 
-def members_preview(query: ExportQuery, views: PreviewViews | None = None) -> pn.widgets.Tabulator:
-    members = preview_member_names(query.file_records(), PREVIEW_ROWS)
+def members_preview(content: Preview, views: PreviewViews | None = None) -> pn.widgets.Tabulator:
     frame = pd.DataFrame(
-        [(name, human_bytes(size)) for name, size in members], columns=["member", "size"]
+        [(name, human_bytes(size)) for name, size in content.members],
+        columns=["member", "size"],
     )
 
     def build() -> _Shown:
@@ -214,10 +204,10 @@ def members_preview(query: ExportQuery, views: PreviewViews | None = None) -> pn
     return views.table(Layout.files, frame, len(frame), build).view
 
 
-def annotated_preview(query: ExportQuery) -> pn.Column:
+def annotated_preview(query: ExportQuery, content: Preview) -> pn.Column:
     """The first drawn images as a grid of thumbnails; a thumbnail's Zoom button shows it
     below in the zoom and hover view (the first image to begin with)."""
-    items = list(query.annotated_items(limit=GALLERY_IMAGES))
+    items = content.items
     if not items:
         return pn.Column(pn.pane.Markdown("No files in this order match the filters."))
     zoomed = pn.Column(interactive_image(query, items[0]), sizing_mode="stretch_width")
@@ -253,16 +243,13 @@ def _thumbnail(query: ExportQuery, item, zoom) -> pn.Column:
         stylesheets=[CAPTION_CSS],
     )
     try:
-        image, (width, _) = preview_image(_bytes(query, item.record.storage_key), THUMBNAIL)
+        jpeg = query.thumbnail(item, THUMBNAIL)
     except UndecodableImageError:
         return pn.Column(pn.pane.Markdown("*image bytes unreadable*", width=THUMBNAIL), label)
-    drawn = draw_image(image, item.overlays, max_size=THUMBNAIL, displayed_width=width)
-    buffer = io.BytesIO()
-    drawn.convert("RGB").save(buffer, "JPEG", quality=85)
     button = pn.widgets.Button(name="Zoom", button_type="light", width=80, margin=(0, 10))
     button.on_click(lambda _event: zoom(item))
     return pn.Column(
-        pn.pane.JPG(buffer.getvalue(), width=THUMBNAIL, alt_text=as_html(caption)),
+        pn.pane.JPG(jpeg, width=THUMBNAIL, alt_text=as_html(caption)),
         label,
         button,
         width=THUMBNAIL + 20,
@@ -275,42 +262,22 @@ CAPTION_CSS = """
 """
 
 
-def _bytes(query: ExportQuery, storage_key: str) -> bytes:
-    if not storage_key:
-        raise UndecodableImageError("no image bytes are stored for this file")
-    try:
-        return query.store.files.read(storage_key)
-    except OSError as exc:
-        raise UndecodableImageError(f"the image bytes cannot be read: {exc}") from exc
-
-
 def interactive_image(query: ExportQuery, item) -> pn.pane.Bokeh | pn.pane.Markdown:
     """A drawn image to zoom and hover: the picture, sent as a JPEG of at most
     ``INTERACTIVE_SIZE`` pixels a side, under hoverable annotation shapes in the full image's
     pixel coordinates (SPEC 2: x right, y down from the top-left corner, as displayed)."""
     try:
-        image, (width, height) = preview_image(
-            _bytes(query, item.record.storage_key), INTERACTIVE_SIZE
-        )
+        zoom = query.zoom_image(item, INTERACTIVE_SIZE)
     except UndecodableImageError:
         return pn.pane.Markdown("*image bytes unreadable*")
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=85)
-    picture = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    details = query.annotation_details(item.record.file_id, item.assessment_id)
+    width, height = zoom.width, zoom.height
+    picture = "data:image/jpeg;base64," + base64.b64encode(zoom.jpeg).decode("ascii")
     shapes: dict[str, list] = {name: [] for name in SHAPE_COLUMNS}
-    for overlay in item.overlays:
-        points = parse_wkt(overlay.geometry).points
-        info = details.get(overlay.annotation_id, {})
-        shapes["xs"].append([x for x, _ in points])
-        shapes["ys"].append([height - y for _, y in points])  # the plot's y counts up
-        shapes["annotation_id"].append(overlay.annotation_id)
-        shapes["entity"].append(info.get("entity_id", ""))
-        shapes["object_class"].append(overlay.object_class)
-        confidence = overlay.confidence
-        shapes["confidence"].append("" if confidence is None else f"{confidence:.2f}")
-        shapes["attributes"].append(info.get("attributes", ""))
-        shapes["colour"].append(overlay.colour or "#ffffff")
+    for shape in zoom.shapes:
+        shapes["xs"].append([x for x, _ in shape["points"]])
+        shapes["ys"].append([height - y for _, y in shape["points"]])  # the plot's y counts up
+        for name in SHAPE_COLUMNS[2:]:
+            shapes[name].append(shape[name])
     figure = bokeh_figure(
         x_range=Range1d(0, width, bounds=(0, width)),
         y_range=Range1d(0, height, bounds=(0, height)),
@@ -353,11 +320,10 @@ def preview(
 ) -> tuple[str, pn.viewable.Viewable]:
     """The counts line and the body of the preview for the query's current options; with
     ``views``, a table kind shown before is updated in place rather than made anew."""
-    counts = query.counts()
-    layout = Layout(query.layout)
-    if layout.is_table:
-        sample = query.sample(PREVIEW_ROWS)
-        size = query.estimated_bytes(counts, sample)
-        return counts_line(query, counts, size), table_preview(query, sample, counts.rows, views)
-    body = members_preview(query, views) if layout is Layout.files else annotated_preview(query)
-    return counts_line(query, counts, query.estimated_bytes(counts)), body
+    content = query.preview_content(PREVIEW_ROWS, GALLERY_IMAGES)
+    body = {
+        "table": lambda: table_preview(content, views),
+        "members": lambda: members_preview(content, views),
+        "drawn": lambda: annotated_preview(query, content),
+    }[content.kind.preview]()
+    return counts_line(content), body

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from dashboard.config import Settings
+from dashboard.export import ExportQuery
 from dashboard.jobs import records
 from dashboard.links import LOCAL_USER
-from dashboard.query.export import ExportQuery
 from dashboard.store.db import open_store
 from dashboard.store.models import ExportJob, JobStatus
 from tests.hand_workflow import build_hand_workflow

@@ -13,9 +13,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboard.config import Settings, SmtpSettings
+from dashboard.export import ExportQuery
 from dashboard.jobs import records, tasks
 from dashboard.links import verify
-from dashboard.query.export import ExportQuery
 from dashboard.runtime import use_store
 from dashboard.store.models import ExportJob, JobStatus
 from tests.helpers import free_port

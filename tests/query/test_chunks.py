@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
+from dashboard.export import ExportQuery
 from dashboard.query import chunks
-from dashboard.query.chunks import file_chunks, prefetched, record_chunks
-from dashboard.query.export import ExportQuery
+from dashboard.query.chunks import file_chunks, record_chunks
+from dashboard.streams import read_ahead
 
 
 @pytest.mark.parametrize("layout", ["long", "wide"])
@@ -45,7 +46,7 @@ def test_file_chunks_grow_and_cover_every_file():
     assert list(file_chunks([])) == [] and list(record_chunks([])) == []
 
 
-def test_prefetched_keeps_order_and_reads_one_ahead():
+def test_read_ahead_keeps_order_and_reads_one_ahead():
     read = []
 
     def source():
@@ -54,21 +55,21 @@ def test_prefetched_keeps_order_and_reads_one_ahead():
             yield item
 
     consumed = []
-    for item in prefetched(source()):
+    for item in read_ahead(source()):
         consumed.append(item)
         # the thread may read at most the next item plus one waiting to be put
         assert len(read) <= item + 3
     assert consumed == read == list(range(5))
 
 
-def test_prefetched_hands_errors_to_the_consumer_in_order():
+def test_read_ahead_hands_errors_to_the_consumer_in_order():
     def source():
         yield 1
         raise ValueError("the database went away")
 
     received = []
     with pytest.raises(ValueError, match="went away"):
-        for item in prefetched(source()):
+        for item in read_ahead(source()):
             received.append(item)
     assert received == [1]
 
@@ -82,10 +83,11 @@ def test_a_consumer_that_stops_early_stops_the_thread():
         finally:
             closed.set()
 
-    stream = prefetched(source())
+    stream = read_ahead(source(), name="stops-early")
     assert next(stream) == 0
+    assert any(t.name == "stops-early" and t.is_alive() for t in threading.enumerate())
     stream.close()
-    assert not any(t.name == "export-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert not any(t.name == "stops-early" and t.is_alive() for t in threading.enumerate())
     assert closed.wait(5)
 
 
@@ -188,7 +190,7 @@ def test_a_download_stopped_midway_stops_reading_and_the_next_one_works(hand_sto
     read = []
     original = chunks.read_long
     monkeypatch.setattr(
-        "dashboard.query.export.read_long",
+        "dashboard.query.selection.read_long",
         lambda *args: read.append(args[2]) or original(*args),
     )
     with pytest.raises(ConnectionResetError):

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from dashboard.errors import AssessError
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from tests.hand_workflow import E1, E2, E3, E4, E5, E6
 
 LONG_HEADER = (

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dashboard.export import ExportQuery
 from dashboard.query import sql
 from dashboard.query.chunks import long_table
-from dashboard.query.export import ExportQuery
 from dashboard.query.reader import ArrowReader
 from dashboard.store import writer
 from tests.hand_workflow import image_bytes

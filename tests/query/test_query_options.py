@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dashboard.errors import InvalidOptionError, UnknownChoiceError, UnknownWorkflowError
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.store import writer
 from tests.hand_workflow import image_bytes
 

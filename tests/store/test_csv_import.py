@@ -21,8 +21,8 @@ from dashboard.errors import (
     InvalidValueError,
     UnknownChoiceError,
 )
+from dashboard.export import ExportQuery
 from dashboard.importers.long_csv import ImportSummary, _taxonomy_order, import_long_csv
-from dashboard.query.export import ExportQuery
 from dashboard.spec.colours import colour_at
 from dashboard.spec.options import LONG_COLUMNS
 from dashboard.store import writer

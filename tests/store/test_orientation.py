@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from dashboard.errors import ImportRecordError
+from dashboard.export import ExportQuery
 from dashboard.importers.coco import import_coco
-from dashboard.query.export import ExportQuery
 from dashboard.store import writer
 from dashboard.store.models import DataFile
 

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import panel as pn
 
+from dashboard.export import ExportQuery
 from dashboard.links import verify
-from dashboard.query.export import ExportQuery
 from dashboard.ui.admin import AdminTab
 
 

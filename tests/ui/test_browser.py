@@ -22,8 +22,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
+from dashboard.export import ExportQuery
 from dashboard.links import download_url, sign
-from dashboard.query.export import ExportQuery
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from tests.ui.browser_support import CREDENTIALS, SECRET, VIEWPORT, PageWatch, Served
 

@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.config import Settings
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store import writer
 from dashboard.store.db import open_store

@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from dashboard.query.export import ExportQuery
+from dashboard.export import ExportQuery
 from dashboard.store import writer
 from dashboard.ui.preview import INTERACTIVE_SIZE, interactive_image
 

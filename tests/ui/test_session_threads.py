@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.config import Settings
+from dashboard.export import ExportQuery
 from dashboard.importers.demo import create_demo
-from dashboard.query.export import ExportQuery
 from dashboard.server import DEFAULT_THREADS, session_threads
 from dashboard.store.db import open_store
 from tests.helpers import served_app

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import event
 
 from dashboard.errors import UnknownWorkflowError
+from dashboard.export import ExportQuery
 from dashboard.query import overview as data
-from dashboard.query.export import ExportQuery
 from dashboard.store import writer
 from dashboard.ui import admin as admin_module
 from dashboard.ui.admin import AdminTab
