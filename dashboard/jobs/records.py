@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
-from dashboard.config import Settings
 from dashboard.errors import LinkError
 from dashboard.store.db import Store
 from dashboard.store.models import ExportJob, JobStatus
@@ -27,7 +26,7 @@ def utcnow() -> datetime:
 
 def _abandoned(store: Store):
     """A running job whose worker has not reported for three heartbeats: its worker is dead."""
-    settings = store.settings or Settings.from_env()
+    settings = store.settings
     silent_since = utcnow() - timedelta(seconds=settings.job_stale_after)
     return (ExportJob.status == JobStatus.running) & (ExportJob.heartbeat_at < silent_since)
 
@@ -203,7 +202,7 @@ def finished_job_file(store: Store, job_id: str, user: str) -> tuple[Path, str]:
         raise LinkError("this download link names no job of yours")
     if job.status is not JobStatus.done or not job.filename:
         raise LinkError(f"this job is not finished (status: {job.status})")
-    path = job_file(store.settings.exports_dir, job_id)  # type: ignore[union-attr]
+    path = job_file(store.settings.exports_dir, job_id)
     if not path.exists():
         raise LinkError("the archive of this job is no longer kept on the server")
     return path, job.filename

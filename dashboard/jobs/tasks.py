@@ -81,10 +81,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _settings(store: Store) -> Settings:
-    return store.settings or Settings.from_env()
-
-
 def _store() -> Store:
     from dashboard.runtime import configured_store
 
@@ -107,7 +103,7 @@ def request_annotated_export(
         raise ValueError(f"only Annotated Files run as background jobs, not {query.layout}")
     query.filters()  # bad options fail here, before any job exists
     job_id = records.create_job(store, user, query.options(), notify_email, page_url)
-    queue(_settings(store)).run_export(job_id)
+    queue(store.settings).run_export(job_id)
     return job_id
 
 
@@ -142,7 +138,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     if not records.claim_job(store, job_id):
         return False
     job = records.get_job(store, job_id)
-    settings = _settings(store)
+    settings = store.settings
     exports = settings.exports_dir
     exports.mkdir(parents=True, exist_ok=True)
     final = records.job_file(exports, job_id)
@@ -200,7 +196,7 @@ def _run_export(job_id: str) -> None:
 def recover_interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
     """Enqueue again the jobs whose worker died (and, at a start, the ones still queued)."""
     job_ids = records.interrupted_jobs(store, queued=queued)
-    jobs = queue(_settings(store))
+    jobs = queue(store.settings)
     for job_id in job_ids:
         log.warning("export job %s lost its worker or its queue entry: run again", job_id)
         jobs.run_export(job_id)
@@ -230,7 +226,7 @@ def _recover_at_worker_start() -> None:
 
     tune_process()
     _sweep(queued=True)
-    settings = _settings(_store())
+    settings = _store().settings
     queue(settings).sweep_interrupted_jobs.schedule(
         delay=settings.job_stale_after + settings.job_heartbeat
     )
@@ -240,7 +236,7 @@ def _deliver_link(job_id: str, task=None) -> None:
     """The ``deliver_link`` task: email the link; on failure the attempt is recorded and Huey
     retries."""
     store = _store()
-    settings = _settings(store)
+    settings = store.settings
     job = records.get_job(store, job_id)
     message = delivery.link_email(
         settings.smtp.sender, job.notify_email, job.filename, job.link, job.link_expires_at
@@ -291,7 +287,7 @@ def start_background_work(store: Store, workers: int = 1) -> Consumer | None:
     global _consumer
     with _consumer_lock:
         if _consumer is None:
-            jobs = queue(_settings(store))
+            jobs = queue(store.settings)
             if isinstance(jobs.huey, RedisHuey):  # workers run elsewhere (and recover at start)
                 recover_interrupted_jobs(store)
                 return None

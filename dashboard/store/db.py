@@ -106,8 +106,18 @@ class Store:
         self.db_url = db_url
         self.engine = make_engine(db_url)
         self.files = files
-        self.settings = settings
+        self._settings = settings
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force for this store: the ones it was opened with, else the
+        environment's (read at each use). The one way the rest of the code reaches them."""
+        return self._settings or Settings.from_env()
+
+    @settings.setter
+    def settings(self, settings: Settings | None) -> None:
+        self._settings = settings
 
     @property
     def dialect(self) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
 import panel as pn
 import param
 
-from dashboard.config import Settings
 from dashboard.errors import AssessError
 from dashboard.export import ExportQuery
 from dashboard.faults import database_reason, is_database_failure
@@ -102,6 +104,39 @@ def skipped_note(names: list[str] | None, shown: int = 3) -> str:
     )
 
 
+def _none_if_blank(value):
+    return value or None
+
+
+def _iso_or_none(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class OptionWidget:
+    """One export option as the Admin tab shows it."""
+
+    name: str  # the ExportQuery param
+    widget: str  # the AdminTab attribute holding its widget
+    url: str | None  # its name in the page's URL (None: not in the URL)
+    to_query: Callable[[Any], Any]  # the widget's value as the param's
+
+
+OPTION_WIDGETS = (
+    OptionWidget("scope", "scope", "scope", Scope),
+    OptionWidget("layout", "layout", "layout", Layout),
+    OptionWidget("data_source", "data_source", "data_source", _none_if_blank),
+    OptionWidget("order", "order", "order", _none_if_blank),
+    OptionWidget("stage_kind", "stage_kind", "stage_kind", _none_if_blank),
+    # in the URL as repeated ``class=``; in the query in the workflow's order (_chosen_classes)
+    OptionWidget("object_classes", "object_classes", None, list),
+    OptionWidget("assessed_from", "assessed_from", "from", _iso_or_none),
+    OptionWidget("assessed_to", "assessed_to", "to", _iso_or_none),
+    OptionWidget("format", "format", None, str),
+    OptionWidget("spreadsheet_safe", "safe", None, bool),
+)
+
+
 class AdminTab(pn.viewable.Viewer):
     """One workflow's export options, preview, download button and jobs, for one user."""
 
@@ -111,7 +146,7 @@ class AdminTab(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.settings = self.store.settings or Settings.from_env()
+        self.settings = self.store.settings
         self.query = ExportQuery(self.store, workflow=self.workflow)
         self.scope = pn.widgets.RadioBoxGroup(
             label="Assessments",
@@ -176,10 +211,8 @@ class AdminTab(pn.viewable.Viewer):
         self._latest = 0  # the number of the newest change asked for
         self._fill_choices()
         self._options_from_url()
-        for widget in (self.scope, self.layout, self.data_source, self.order, self.stage_kind,
-                       self.object_classes, self.assessed_from, self.assessed_to, self.format,
-                       self.safe):  # fmt: skip
-            widget.param.watch(self._on_change, "value")
+        for option in OPTION_WIDGETS:
+            getattr(self, option.widget).param.watch(self._on_change, "value")
         self._on_change()
         self._refresh_jobs()
         if pn.state.curdoc is not None:  # a link on an open page never expires before use
@@ -198,20 +231,17 @@ class AdminTab(pn.viewable.Viewer):
         self.data_source.value = self.order.value = ""  # blank: all
 
     def _apply(self) -> None:
-        self.query.param.update(
-            scope=Scope(self.scope.value),
-            layout=Layout(self.layout.value),
-            data_source=self.data_source.value or None,
-            order=self.order.value or None,
-            stage_kind=self.stage_kind.value or None,
-            object_classes=self._chosen_classes(),
-            assessed_from=self.assessed_from.value.isoformat()
-            if self.assessed_from.value
-            else None,
-            assessed_to=self.assessed_to.value.isoformat() if self.assessed_to.value else None,
-            format=self.format.value,
-            spreadsheet_safe=self.safe.value,
-        )
+        """The widgets' options into the query, each as ``OPTION_WIDGETS`` converts it.
+
+        The widgets are not bound to the query's params: with ``--num-threads`` one change
+        can arrive on a thread while another thread's preview reads the query. The options
+        are copied here, under the preview lock, so a preview reads one set of options."""
+        values = {
+            option.name: option.to_query(getattr(self, option.widget).value)
+            for option in OPTION_WIDGETS
+        }
+        values["object_classes"] = self._chosen_classes()
+        self.query.param.update(**values)
 
     def _options_from_url(self) -> None:
         """Options named in the page's URL (``?layout=wide&from=2026-03-01``), where valid:
@@ -252,15 +282,7 @@ class AdminTab(pn.viewable.Viewer):
         return [name for name in self.class_names if name in self.object_classes.value]
 
     def _url_widgets(self) -> dict[str, pn.widgets.Widget]:
-        return {
-            "scope": self.scope,
-            "layout": self.layout,
-            "data_source": self.data_source,
-            "order": self.order,
-            "stage_kind": self.stage_kind,
-            "from": self.assessed_from,
-            "to": self.assessed_to,
-        }
+        return {option.url: getattr(self, option.widget) for option in OPTION_WIDGETS if option.url}
 
     def _on_change(self, *_events) -> None:
         with self._counter:

@@ -216,3 +216,13 @@ def test_the_shown_link_is_signed_again_while_the_page_is_open(hand_store, monke
     renewed = grant()
     assert renewed.expires >= later + LINK_LIFETIME - 1 > first.expires
     assert renewed.target == first.target
+
+
+def test_every_export_option_has_one_widget_on_the_admin_tab(hand_store):
+    from dashboard.ui.admin import OPTION_WIDGETS
+
+    names = [option.name for option in OPTION_WIDGETS]
+    options = [name for name in ExportQuery.param if name not in ("name", "workflow")]
+    assert sorted(names) == sorted(options)
+    tab = AdminTab(store=hand_store, workflow="harbour", user="local")
+    assert all(hasattr(tab, option.widget) for option in OPTION_WIDGETS)
