@@ -17,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
 from dashboard.errors import InvalidGeometryError, MissingImageError
-from dashboard.produce.archive import MANIFEST_NAME, TOOL_NAME, ZipStreamWriter
+from dashboard.produce.archive import MANIFEST_NAME, ZipStreamWriter, manifest
 from dashboard.produce.drawing import (
     UndecodableImageError,
     draw_annotations,
@@ -136,14 +136,5 @@ def write_annotated_zip(
                 members.append({**entry, "byte_size": info.byte_size, "sha256": info.sha256})
             if progress is not None:
                 progress(done, total)
-        writer.close(
-            {
-                "tool": TOOL_NAME,
-                "version": tool_version,
-                "layout": "annotated",
-                "filters": dict(sorted(filters.items())),
-                "members": members,
-                "unreadable": unreadable,
-            }
-        )
+        writer.close(manifest("annotated", filters, tool_version, members, unreadable))
     return len(members)

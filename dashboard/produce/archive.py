@@ -56,6 +56,7 @@ __all__ = [
     "files_members",
     "is_compressible",
     "preview_member_names",
+    "manifest",
     "write_files_zip",
 ]
 
@@ -433,6 +434,25 @@ def _rest(loaded: _Loaded, hasher: _Hasher) -> Iterator[bytes]:
             yield chunk
 
 
+def manifest(
+    layout: str,
+    filters: dict[str, Any],
+    tool_version: str,
+    members: list[dict[str, Any]],
+    unreadable: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The ``manifest.json`` of an archive (SPEC 3.4, 3.5): the tool, the options it was made
+    with, every member in order and every file it could not include."""
+    return {
+        "tool": TOOL_NAME,
+        "version": tool_version,
+        "layout": layout,
+        "filters": dict(sorted(filters.items())),
+        "members": members,
+        "unreadable": unreadable,
+    }
+
+
 def write_files_zip(
     records: Iterable[FileRecord],
     storage: FileStorage,
@@ -516,13 +536,5 @@ def write_files_zip(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-        manifest = {
-            "tool": TOOL_NAME,
-            "version": tool_version,
-            "layout": "files",
-            "filters": dict(sorted(filters.items())),
-            "members": members,
-            "unreadable": unreadable,
-        }
-        writer.close(manifest)
+        writer.close(manifest("files", filters, tool_version, members, unreadable))
     return ZipSummary(len(members), len(unreadable), writer.bytes_written, mismatches)
