@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_preview.py [--rows 1000000] [--repeat 5] [--out FILE]
 
-Server side: the Admin tab (dashboard.ui.admin.AdminTab) is built in this process and each
+Server side: the Admin tab (dashboard.web.ui.admin.AdminTab) is built in this process and each
 option is changed through its widget; the time is the widget's whole callback: counts, the
 first rows, the estimated size and the new Tabulator (what a user waits for, minus the
 network). Cold: the first time a combination of options is shown; warm: again later (counts
@@ -89,7 +89,7 @@ def _p95(values: list[float]) -> float:
 
 def server_side(store, workflow: str, repeat: int) -> dict[str, float]:
     from dashboard.runtime import tune_process
-    from dashboard.ui.admin import AdminTab
+    from dashboard.web.ui.admin import AdminTab
 
     tune_process()  # as the server's start-up does
     tab = AdminTab(store=store, workflow=workflow, user="local")

@@ -5,7 +5,7 @@
 A workflow of ten 24-megapixel JPEG photos (6000x4000, camera-like noise, a few boxes each)
 is previewed as Annotated Files, each path in a fresh child process:
 
-- ``ours``: the Admin tab's preview (``dashboard.ui.preview``): the gallery, then the zoom
+- ``ours``: the Admin tab's preview (``dashboard.web.ui.preview``): the gallery, then the zoom
   and hover view of every image in turn (a user clicking Zoom under each). JPEGs are decoded
   at reduced scale (Pillow's draft mode) and sent as JPEG.
 - ``baseline`` (the previous preview): every image fully decoded, shrunk to 1024 px and
@@ -87,7 +87,7 @@ def run(path: str, data: Path) -> dict:
     from dashboard.export import ExportQuery
     from dashboard.runtime import tune_process
     from dashboard.store.db import open_store
-    from dashboard.ui import preview
+    from dashboard.web.ui import preview
 
     tune_process()  # as the server's start-up does, for both paths
     store = open_store(Settings.from_env({"ASSESS_DATA_DIR": str(data)}))

@@ -69,7 +69,7 @@ PROFILED_SERVE = """
 import signal, sys
 from pathlib import Path
 from pyinstrument import Profiler
-from dashboard.server import main
+from dashboard.web.server import main
 out = Path(sys.argv.pop(1))
 profiler = Profiler(interval=0.001)
 signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -250,8 +250,8 @@ def _umask() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:  # every further option is panel serve's (dashboard.server)
-        from dashboard.server import main as serve
+    if argv[:1] == ["serve"]:  # every further option is panel serve's (dashboard.web.server)
+        from dashboard.web.server import main as serve
 
         return serve(argv[1:])
     args = _parser().parse_args(argv)

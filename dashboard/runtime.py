@@ -1,7 +1,7 @@
 """Process-wide state of a served dashboard: settings, the opened store, who is an admin, and
 the process-wide settings of a process that exports (``tune_process``).
 
-Shared by the Panel sessions (``dashboard.ui``) and the HTTP routes (``dashboard.routes``).
+Shared by the Panel sessions (``dashboard.web.ui``) and the HTTP routes (``dashboard.web.routes``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def app_store() -> Store:
 
 def tune_process() -> None:
     """The process-wide settings an exporting process wants, applied by its start-up (the
-    server's ``dashboard.server.start_up``, a job worker's start, the CLI's export), never by
+    server's ``dashboard.web.server.start_up``, a job worker's start, the CLI's export), never by
     an import: Arrow's system allocator and Pillow's kept image blocks. Idempotent."""
     from dashboard.produce.drawing import keep_freed_image_blocks
     from dashboard.query.chunks import use_system_memory_pool

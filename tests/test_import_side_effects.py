@@ -1,5 +1,5 @@
 """Importing the package starts nothing and changes no process-wide state: the server's
-start-up (``dashboard.server.start_up``), a job worker's start and the CLI's export do that,
+start-up (``dashboard.web.server.start_up``), a job worker's start and the CLI's export do that,
 each explicitly."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def test_importing_every_module_starts_nothing_and_changes_no_process_state(tmp_
     data.mkdir()
     report = run_fresh(IMPORT_ALL, tmp_path, data)
     # Every front end is among them: the served app, the routes, the server, the CLI, the jobs.
-    for name in ("dashboard.app", "dashboard.routes", "dashboard.server", "dashboard.cli"):
+    for name in ("dashboard.app", "dashboard.web.routes", "dashboard.web.server", "dashboard.cli"):
         assert name in report["modules"]
     assert "dashboard.jobs.tasks" in report["modules"]
     before, after = report["before"], report["after"]
@@ -102,7 +102,7 @@ from PIL import Image
 
 from dashboard.jobs import tasks
 from dashboard.runtime import app_store
-from dashboard.server import start_up
+from dashboard.web.server import start_up
 
 
 def own_handler(signum, frame):

@@ -13,8 +13,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from dashboard.server import LoginAttempts
 from dashboard.store.db import open_store
+from dashboard.web.server import LoginAttempts
 from tests.hand_workflow import build_hand_workflow
 from tests.helpers import served_app
 

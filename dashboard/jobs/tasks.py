@@ -283,7 +283,7 @@ def start_background_work(store: Store, workers: int = 1) -> Consumer | None:
     """In embedded mode, start worker threads in this process (which recover the jobs a
     restart interrupted as they start); in scale mode, where workers run elsewhere with
     huey_consumer, enqueue those jobs again. Idempotent in embedded mode. Called by the
-    server's start-up (``dashboard.server.start_up``), never on import."""
+    server's start-up (``dashboard.web.server.start_up``), never on import."""
     global _consumer
     with _consumer_lock:
         if _consumer is None:

@@ -170,7 +170,7 @@ def test_a_file_the_job_cannot_draw_is_recorded_with_the_job_and_shown_by_it(job
     from sqlalchemy import select
 
     from dashboard.store.models import DataFile
-    from dashboard.ui.admin import skipped_note
+    from dashboard.web.ui.admin import skipped_note
 
     with job_store.session() as session:
         key = session.scalar(select(DataFile.storage_key).where(DataFile.file_name == "second.PNG"))

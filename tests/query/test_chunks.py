@@ -141,7 +141,7 @@ def test_a_value_stored_apart_from_its_annotation_is_an_error_not_a_blank_frame(
     with pytest.raises(StoreIntegrityError, match="is stored with assessment"):
         query.write_csv(io.BytesIO())
     # The dashboard says so in place of the preview.
-    from dashboard.ui.admin import AdminTab
+    from dashboard.web.ui.admin import AdminTab
 
     tab = AdminTab(store=hand_store, workflow="harbour", user="local")
     tab.scope.value = "all"

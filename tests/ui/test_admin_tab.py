@@ -11,7 +11,7 @@ import panel as pn
 
 from dashboard.export import ExportQuery
 from dashboard.links import verify
-from dashboard.ui.admin import AdminTab
+from dashboard.web.ui.admin import AdminTab
 
 
 def tab_for(store) -> AdminTab:
@@ -181,7 +181,7 @@ def test_object_classes_drive_the_preview_the_link_and_the_url(hand_store):
 
 
 def test_the_table_says_which_rows_it_shows_and_keeps_the_values_in_view(hand_store):
-    from dashboard.ui.preview import rows_shown
+    from dashboard.web.ui.preview import rows_shown
 
     tab = tab_for(hand_store)
     tab.scope.value = "all"
@@ -201,7 +201,7 @@ def test_the_table_says_which_rows_it_shows_and_keeps_the_values_in_view(hand_st
 def test_the_shown_link_is_signed_again_while_the_page_is_open(hand_store, monkeypatch):
     import time
 
-    from dashboard.ui.admin import LINK_LIFETIME
+    from dashboard.web.ui.admin import LINK_LIFETIME
 
     tab = tab_for(hand_store)
 
@@ -219,7 +219,7 @@ def test_the_shown_link_is_signed_again_while_the_page_is_open(hand_store, monke
 
 
 def test_every_export_option_has_one_widget_on_the_admin_tab(hand_store):
-    from dashboard.ui.admin import OPTION_WIDGETS
+    from dashboard.web.ui.admin import OPTION_WIDGETS
 
     names = [option.name for option in OPTION_WIDGETS]
     options = [name for name in ExportQuery.param if name not in ("name", "workflow")]

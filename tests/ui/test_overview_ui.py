@@ -10,7 +10,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, Plot
 
 from dashboard.store import writer
-from dashboard.ui.overview import Overview
+from dashboard.web.ui.overview import Overview
 from tests.hand_workflow import image_bytes
 
 TITLES = [

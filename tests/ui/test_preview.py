@@ -13,7 +13,7 @@ from PIL import Image
 
 from dashboard.export import ExportQuery
 from dashboard.store import writer
-from dashboard.ui.preview import INTERACTIVE_SIZE, interactive_image
+from dashboard.web.ui.preview import INTERACTIVE_SIZE, interactive_image
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 WIDTH, HEIGHT = 2400, 1200  # larger than what is sent

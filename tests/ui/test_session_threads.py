@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from dashboard.config import Settings
 from dashboard.export import ExportQuery
 from dashboard.importers.demo import create_demo
-from dashboard.server import DEFAULT_THREADS, session_threads
 from dashboard.store.db import open_store
+from dashboard.web.server import DEFAULT_THREADS, session_threads
 from tests.helpers import served_app
 from tests.ui.browser_support import DEMO_FILES, SECRET, VIEWPORT
 

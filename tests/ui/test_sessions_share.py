@@ -17,10 +17,10 @@ from dashboard.errors import UnknownWorkflowError
 from dashboard.export import ExportQuery
 from dashboard.query import overview as data
 from dashboard.store import writer
-from dashboard.ui import admin as admin_module
-from dashboard.ui.admin import AdminTab
-from dashboard.ui.overview import Overview
-from dashboard.ui.tabs import workflow_tabs
+from dashboard.web.ui import admin as admin_module
+from dashboard.web.ui.admin import AdminTab
+from dashboard.web.ui.overview import Overview
+from dashboard.web.ui.tabs import workflow_tabs
 from tests.hand_workflow import image_bytes
 
 

@@ -16,7 +16,7 @@ from bokeh.plotting import figure as bokeh_figure
 
 from dashboard.export import ExportQuery, Preview, UndecodableImageError
 from dashboard.spec.options import Layout
-from dashboard.ui.safe import as_html, as_markdown, column_titles
+from dashboard.web.ui.safe import as_html, as_markdown, column_titles
 
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
 GALLERY_IMAGES = 6

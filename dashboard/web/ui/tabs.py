@@ -12,8 +12,8 @@ from collections.abc import Callable
 import panel as pn
 
 from dashboard.runtime import is_admin
-from dashboard.ui.admin import AdminTab
-from dashboard.ui.overview import Overview
+from dashboard.web.ui.admin import AdminTab
+from dashboard.web.ui.overview import Overview
 
 NO_WORKFLOW = "No workflow in the store yet."
 

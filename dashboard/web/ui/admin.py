@@ -35,8 +35,8 @@ from dashboard.spec.options import (
 )
 from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
-from dashboard.ui.preview import PreviewViews, preview
-from dashboard.ui.safe import as_html, as_markdown
+from dashboard.web.ui.preview import PreviewViews, preview
+from dashboard.web.ui.safe import as_html, as_markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
 LINK_REFRESH = 600  # while the tab is open, the link is signed again this often

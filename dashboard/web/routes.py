@@ -1,4 +1,4 @@
-"""HTTP routes for `panel serve --plugins dashboard.routes`: streaming downloads.
+"""HTTP routes for `panel serve --plugins dashboard.web.routes`: streaming downloads.
 
 ``GET /download?token=...`` streams an export (long/wide CSV, Parquet, Files ZIP) or a finished
 Annotated Files ZIP in chunks, with a proper Content-Disposition. The export runs in a worker
@@ -191,7 +191,7 @@ class DownloadHandler(RequestHandler):
 
 
 HELP_PATH = "/help/exports"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "exports.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "exports.md"
 HELP_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Export formats</title>
 <link rel="icon" href="data:,">

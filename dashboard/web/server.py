@@ -39,8 +39,8 @@ from panel.command.serve import Serve as PanelServe
 from tornado.escape import url_escape
 from tornado.web import GZipContentEncoding, OutputTransform, RequestHandler
 
-APP = Path(__file__).with_name("app.py")
-TEMPLATES = Path(__file__).with_name("templates")
+APP = Path(__file__).parents[1] / "app.py"  # the served script (it makes web.app's page)
+TEMPLATES = Path(__file__).parents[1] / "templates"
 FRAME_POLICY = "frame-ancestors 'self'"
 # Session callbacks (option changes, page builds, periodic refreshes) run on this many
 # threads. They share the GIL, so more threads do not add CPU; they keep the event loop
@@ -244,7 +244,9 @@ def main(argv: Sequence[str] = ()) -> int:
         help="run session callbacks on the event loop (default: a pool of "
         f"--num-threads, {DEFAULT_THREADS} unless given)",
     )
-    args = parser.parse_args([str(APP), "--plugins", "dashboard.routes", "--index", "app", *argv])
+    args = parser.parse_args(
+        [str(APP), "--plugins", "dashboard.web.routes", "--index", "app", *argv]
+    )
     args.address = args.address or "127.0.0.1"
     args.num_threads = session_threads(args.num_threads, args.no_threads, os.environ)
     if args.basic_auth or args.oauth_provider:  # our own pages: nothing from other hosts

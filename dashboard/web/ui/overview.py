@@ -29,7 +29,7 @@ from bokeh.plotting import figure
 from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
 from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
-from dashboard.ui.safe import as_markdown
+from dashboard.web.ui.safe import as_markdown
 
 HEIGHT = 320
 STAGE_COLOURS = {"machine": "#4363d8", "human": "#f58231"}
