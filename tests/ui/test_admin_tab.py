@@ -226,3 +226,17 @@ def test_every_export_option_has_one_widget_on_the_admin_tab(hand_store):
     assert sorted(names) == sorted(options)
     tab = AdminTab(store=hand_store, workflow="harbour", user="local")
     assert all(hasattr(tab, option.widget) for option in OPTION_WIDGETS)
+
+
+def test_a_callback_knows_whether_it_runs_on_the_event_loop_or_a_worker_thread():
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashboard.web.ui.admin import on_event_loop
+
+    async def on_the_loop() -> bool:
+        return on_event_loop()
+
+    assert asyncio.run(on_the_loop()) is True
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(on_event_loop).result() is False

@@ -6,6 +6,7 @@ Widgets carry SPEC section 3's labels; the preview and the download both come fr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import threading
@@ -77,8 +78,13 @@ def database_trouble(exc: BaseException) -> str:
 
 
 def on_event_loop() -> bool:
-    """Whether this callback runs on the server's event loop (not on a worker thread)."""
-    return pn.state._current_thread == pn.state._thread_id
+    """Whether this callback runs on the server's event loop, not on a worker thread of
+    ``--num-threads``: only the event loop's thread has a running asyncio loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def page_base_url() -> str | None:
