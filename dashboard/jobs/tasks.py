@@ -30,6 +30,7 @@ from dashboard.faults import environment_failure
 from dashboard.jobs import delivery, records
 from dashboard.links import DEFAULT_LIFETIME, download_url, sign
 from dashboard.store.db import Store
+from dashboard.store.models import JobStatus
 
 log = logging.getLogger(__name__)
 EMAIL_RETRIES = 5
@@ -198,7 +199,15 @@ def recover_interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
     job_ids = records.interrupted_jobs(store, queued=queued)
     jobs = queue(store.settings)
     for job_id in job_ids:
-        log.warning("export job %s lost its worker or its queue entry: run again", job_id)
+        job = records.get_job(store, job_id)
+        if job is not None and job.status is JobStatus.running:
+            log.warning(
+                "export job %s lost its worker (no report for %.0f s): run again",
+                job_id,
+                store.settings.job_stale_after,
+            )
+        else:  # a claim is atomic: should the queue still hold it, it runs once all the same
+            log.info("export job %s was waiting at start-up: enqueued again", job_id)
         jobs.run_export(job_id)
     return job_ids
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 from datetime import timedelta
 from email import message_from_bytes, policy
 from urllib.parse import parse_qs, urlparse
@@ -213,3 +214,23 @@ def test_a_full_disk_fails_the_job_with_its_cause_and_leaves_no_file(job_store, 
     assert job.status is JobStatus.failed
     assert job.error == f"writing {exports} failed: No space left on device"
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_recovery_tells_a_job_that_lost_its_worker_from_one_that_was_only_waiting(
+    job_store, caplog
+):
+    stale = request(job_store)
+    assert records.claim_job(job_store, stale)
+    with job_store.session() as session:
+        session.get(ExportJob, stale).heartbeat_at = records.utcnow() - (
+            timedelta(seconds=2 * job_store.settings.job_stale_after)
+        )
+    waiting = request(job_store)
+    with caplog.at_level(logging.INFO, logger=tasks.__name__):
+        assert set(tasks.recover_interrupted_jobs(job_store)) == {stale, waiting}
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == tasks.__name__]
+    silent = f"{job_store.settings.job_stale_after:.0f}"
+    assert (logging.WARNING, f"export job {stale} lost its worker (no report for {silent} s): "
+            "run again") in said  # fmt: skip
+    assert (logging.INFO, f"export job {waiting} was waiting at start-up: enqueued again") in said
+    assert not any(waiting in message for level, message in said if level >= logging.WARNING)
