@@ -10,6 +10,8 @@ Variables (defaults in brackets):
 - ASSESS_SMTP_HOST, _PORT, _USER, _PASSWORD, _FROM, _TLS: outgoing mail [unset: links in the UI]
 - ASSESS_ADMINS: comma-separated user names with the admin role [unset: everyone who logs in]
 - ASSESS_JOBS_URL: job engine storage, e.g. redis://... [embedded, in the data folder]
+- ASSESS_EXPORTS_URL: fsspec URL where finished Annotated Files archives are kept, e.g.
+  s3://bucket/exports: every server serves what any worker drew [the data folder's exports/]
 - ASSESS_DOWNLOAD_SLOTS: downloads a server process produces at once [4]
 - ASSESS_DOWNLOAD_QUEUE: further downloads that wait for a slot; beyond, 503 [16]
 - ASSESS_DOWNLOAD_WAIT: seconds a download waits for a slot before a 503 [30]
@@ -45,6 +47,7 @@ class Settings:
     public_url: str | None = None  # None: the base URL the dashboard was opened at
     admins: frozenset[str] | None = None
     jobs_url: str | None = None
+    exports_url: str | None = None  # None: exports_dir
     smtp: SmtpSettings | None = None
     secret_value: str | None = field(default=None, repr=False)
     download_slots: int = 4
@@ -76,6 +79,7 @@ class Settings:
                 frozenset(a.strip() for a in admins.split(",") if a.strip()) if admins else None
             ),
             jobs_url=env.get("ASSESS_JOBS_URL") or None,
+            exports_url=(env.get("ASSESS_EXPORTS_URL") or "").rstrip("/") or None,
             smtp=smtp,
             secret_value=env.get("ASSESS_SECRET") or None,
             download_slots=_count(env, "ASSESS_DOWNLOAD_SLOTS", 4, minimum=1),
@@ -91,7 +95,14 @@ class Settings:
 
     @property
     def exports_dir(self) -> Path:
+        """The local folder a job draws its archive in: where it is kept too, unless
+        ASSESS_EXPORTS_URL names another place."""
         return self.data_dir / "exports"
+
+    @property
+    def exports_location(self) -> str:
+        """Where finished archives are kept: ASSESS_EXPORTS_URL, else ``exports_dir``."""
+        return self.exports_url or str(self.exports_dir)
 
     def secret(self) -> bytes:
         """The link-signing key: ASSESS_SECRET, or one generated once into the data folder."""

@@ -19,6 +19,7 @@ def test_defaults(tmp_path, monkeypatch):
     assert settings.db_url == f"sqlite:///{data}/assess.db"
     assert settings.files_url == str(data / "files")
     assert settings.exports_dir == data / "exports"
+    assert settings.exports_location == str(data / "exports")  # kept where drawn
     assert settings.public_url is None  # links use the base URL the page was opened at
     assert settings.smtp is None
     assert settings.admins is None
@@ -59,10 +60,12 @@ def test_every_variable(tmp_path):
             "ASSESS_SMTP_TLS": "true",
             "ASSESS_ADMINS": " alice, bob ,,carol ",
             "ASSESS_JOBS_URL": "redis://127.0.0.1:6379/0",
+            "ASSESS_EXPORTS_URL": "s3://bucket/exports/",
         }
     )
     assert settings.data_dir == tmp_path / "store"
     assert settings.exports_dir == tmp_path / "store" / "exports"
+    assert settings.exports_location == "s3://bucket/exports"
     assert settings.db_url == "postgresql://assess@db.example:5432/assess"
     assert settings.files_url == "s3://bucket/images"
     assert settings.public_url == "https://assess.example.org/export"

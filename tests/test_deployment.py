@@ -2,10 +2,11 @@
 worker against one PostgreSQL, one Redis and one S3-compatible store, started with the very
 commands of deploy/processes (through ``deploy/run``, as deploy/compose.yaml starts them).
 
-As in the compose file, every process has a data folder of its own except the finished
-archives (``ASSESS_DATA_DIR/exports``), which are one shared folder; image bytes are in S3
-(moto's server on loopback, reached through the standard ``AWS_ENDPOINT_URL``), the store in
-a fresh PostgreSQL schema, the job queue in Redis database 14 (emptied before and after).
+As in the compose file, every process has a data folder of its own and shares no disk with
+the others: image bytes and finished archives are in S3 (``ASSESS_FILES_URL``,
+``ASSESS_EXPORTS_URL``; moto's server on loopback, reached through the standard
+``AWS_ENDPOINT_URL``), the store in a fresh PostgreSQL schema, the job queue in Redis
+database 14 (emptied before and after).
 ``ASSESS_PUBLIC_URL`` names process B, where a proxy would stand: the worker makes the link,
 server A shows it, and a click on it downloads through B.
 """
@@ -120,9 +121,13 @@ def chromium():
             browser.close()
 
 
-def s3_object_count(endpoint: str) -> int:
+def s3_keys(endpoint: str, prefix: str) -> list[str]:
     pages = boto3.client("s3", endpoint_url=endpoint).get_paginator("list_objects_v2")
-    return sum(page.get("KeyCount", 0) for page in pages.paginate(Bucket=BUCKET))
+    return [
+        item["Key"]
+        for page in pages.paginate(Bucket=BUCKET, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
 
 
 def wait_for_status(store, job_id: str, status: JobStatus, timeout: float):
@@ -144,8 +149,6 @@ def test_two_servers_and_a_worker_share_one_postgresql_redis_and_s3(
     draw none), is drawn by the worker, and its link downloads the complete archive through
     server B; server A restarts, and the open page works again after a reload, still signed
     in (the login cookie verifies in any server)."""
-    exports = tmp_path / "exports"  # the one folder every process shares
-    exports.mkdir()
     users = tmp_path / "users.json"
     users.write_text(json.dumps(CREDENTIALS))
     port_a, port_b = free_port(), free_port()
@@ -156,6 +159,7 @@ def test_two_servers_and_a_worker_share_one_postgresql_redis_and_s3(
         "AWS_ENDPOINT_URL": s3_endpoint,
         "ASSESS_DB_URL": pg_schema_url,
         "ASSESS_FILES_URL": f"s3://{BUCKET}/files",
+        "ASSESS_EXPORTS_URL": f"s3://{BUCKET}/exports",
         "ASSESS_JOBS_URL": redis_url,
         "ASSESS_SECRET": "deployment-test-link-secret",
         "PANEL_COOKIE_SECRET": "deployment-test-cookie-secret",
@@ -169,8 +173,6 @@ def test_two_servers_and_a_worker_share_one_postgresql_redis_and_s3(
     def env_of(name: str, **extra: str) -> dict[str, str]:
         data = tmp_path / name
         data.mkdir(exist_ok=True)
-        if not (data / "exports").exists():
-            (data / "exports").symlink_to(exports)
         return {**common, "ASSESS_DATA_DIR": str(data), **extra}
 
     def server(name: str, port: int) -> Process:
@@ -187,7 +189,7 @@ def test_two_servers_and_a_worker_share_one_postgresql_redis_and_s3(
     try:
         with running([server_a, server_b, worker]):
             assert store.workflow_names() == [DEMO_WORKFLOW]
-            assert s3_object_count(s3_endpoint) > 0  # the demo's image bytes are in S3 ...
+            assert s3_keys(s3_endpoint, "files/")  # the demo's image bytes are in S3 ...
             assert not (tmp_path / "release" / "files").exists()  # ... not on a disk
             server_a.start()
             server_b.start()
@@ -255,11 +257,13 @@ def test_two_servers_and_a_worker_share_one_postgresql_redis_and_s3(
             expect(status).to_have_text("done", timeout=WAIT)
             expect(link).to_have_attribute("href", job.link, timeout=WAIT)
             watch.assert_clean(server_a.log)
-        # Nothing but the shared archives was kept on any process's disk: no secret, no
-        # SQLite store or queue, no image bytes.
-        for name in ("release", "server-a", "server-b", "worker"):
-            assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["exports"], name
-        assert sorted(p.name for p in exports.iterdir()) == [f"{job.id}.zip"]
+        # Nothing was kept on any process's disk: no secret, no SQLite store or queue, no
+        # image bytes, no archive (the worker drew it in its own folder, then put it in S3).
+        for name in ("release", "server-a", "server-b"):
+            assert list((tmp_path / name).iterdir()) == [], name
+        assert [p.name for p in (tmp_path / "worker").iterdir()] == ["exports"]
+        assert list((tmp_path / "worker" / "exports").iterdir()) == []
+        assert s3_keys(s3_endpoint, "exports/") == [f"exports/{job.id}.zip"]
     finally:
         context.close()
         store.dispose()

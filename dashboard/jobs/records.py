@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import or_, select, update
 
+from dashboard.config import Settings
 from dashboard.errors import LinkError
 from dashboard.store.db import Store
+from dashboard.store.files import FileStorage
 from dashboard.store.models import ExportJob, JobStatus
 
 # A job whose worker died (killed, out of memory) this many times is failed, not run again.
@@ -191,18 +195,43 @@ def interrupted_jobs(store: Store, queued: bool = True) -> list[str]:
         )
 
 
+def archive_key(job_id: str) -> str:
+    """A finished archive's name where archives are kept (``Settings.exports_location``)."""
+    return f"{job_id}.zip"
+
+
 def job_file(exports_dir: Path, job_id: str) -> Path:
-    return exports_dir / f"{job_id}.zip"
+    """Where a job draws its archive (``Settings.exports_dir``)."""
+    return exports_dir / archive_key(job_id)
 
 
-def finished_job_file(store: Store, job_id: str, user: str) -> tuple[Path, str]:
+def job_archives(settings: Settings) -> FileStorage:
+    """Where finished archives are kept: a local folder, or a store every server reaches."""
+    return FileStorage(settings.exports_location)
+
+
+@dataclass(frozen=True)
+class JobArchive:
+    """A finished archive where it is kept."""
+
+    storage: FileStorage
+    key: str
+
+    def open(self) -> IO[bytes]:
+        return self.storage.open(self.key)
+
+    def read_bytes(self) -> bytes:
+        return self.storage.read(self.key)
+
+
+def finished_job_file(store: Store, job_id: str, user: str) -> tuple[JobArchive, str]:
     """The finished archive of a job and its download name; LinkError if not downloadable."""
     job = get_job(store, job_id)
     if job is None or job.requested_by != user:
         raise LinkError("this download link names no job of yours")
     if job.status is not JobStatus.done or not job.filename:
         raise LinkError(f"this job is not finished (status: {job.status})")
-    path = job_file(store.settings.exports_dir, job_id)
-    if not path.exists():
+    archives = job_archives(store.settings)
+    if not archives.exists(archive_key(job_id)):
         raise LinkError("the archive of this job is no longer kept on the server")
-    return path, job.filename
+    return JobArchive(archives, archive_key(job_id)), job.filename

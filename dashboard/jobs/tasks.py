@@ -146,6 +146,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     for left in exports.glob(f"{final.name}.partial-*"):  # from a worker that was killed
         left.unlink(missing_ok=True)
     partial = final.with_name(f"{final.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    output = str(exports)  # what a failure of the environment names
     try:
         query = ExportQuery(store, **job.options)
 
@@ -160,10 +161,12 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
                 workers=workers,
                 skipped=lambda entry: skipped.append(entry["original_name"]),
             )
-        os.replace(partial, final)
+        size = partial.stat().st_size
+        output = settings.exports_location
+        records.job_archives(settings).put_file(records.archive_key(job_id), partial)
     except Exception as exc:
         partial.unlink(missing_ok=True)
-        line = environment_failure(exc, db_url=store.db_url, output=str(exports))
+        line = environment_failure(exc, db_url=store.db_url, output=output)
         records.fail_job(store, job_id, line or f"{type(exc).__name__}: {exc}")
         if line is None:
             log.exception("export job %s failed", job_id)
@@ -178,7 +181,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
         store,
         job_id,
         query.filename(),
-        final.stat().st_size,
+        size,
         link,
         expires.replace(tzinfo=None, microsecond=0),
         mail,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 import fsspec
@@ -50,6 +53,31 @@ class FileStorage:
         finally:
             if self.fs.exists(partial):
                 self.fs.rm(partial)
+
+    def put_file(self, key: str, source: Path) -> None:
+        """Keep the finished local file ``source`` under ``key``, whole or not at all, and
+        remove ``source``: renamed when it is in place already, else copied aside and renamed
+        (a local folder) or uploaded (a remote store's object appears when complete)."""
+        path = self._path(key)
+        if not self.local:
+            self.fs.put_file(str(source), path)
+            source.unlink()
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.parent.resolve() != target.parent.resolve():
+            partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+            try:
+                shutil.copyfile(source, partial)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            source.unlink()
+            source = partial
+        os.replace(source, target)
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self._path(key)))
 
     def put_image(self, data: bytes, suffix: str) -> tuple[str, str]:
         """Store bytes under a content-addressed key; returns (key, sha256)."""

@@ -118,10 +118,10 @@ class DownloadHandler(RequestHandler):
         if target.get("kind") == "job":
             from dashboard.jobs.records import finished_job_file
 
-            path, filename = finished_job_file(store, target["id"], user)
+            archive, filename = finished_job_file(store, target["id"], user)
 
             def copy(out: BinaryIO) -> None:
-                with open(path, "rb") as source:
+                with archive.open() as source:
                     while chunk := source.read(CHUNK):
                         out.write(chunk)
 

@@ -118,8 +118,8 @@ def test_jobs_survive_a_restart(data_store):
             job = wait_for(store, job_id)
             assert job.status is JobStatus.done, job.error
     assert records.get_job(store, interrupted).attempts == 2
-    path, _ = records.finished_job_file(store, queued, LOCAL_USER)
-    assert path.read_bytes() == api_bytes(store)
+    archive, _ = records.finished_job_file(store, queued, LOCAL_USER)
+    assert archive.read_bytes() == api_bytes(store)
 
 
 def redis_url_or_skip() -> str:
@@ -159,8 +159,8 @@ def test_scale_mode_worker_on_redis_in_another_process(data_store):
         worker.wait(timeout=30)
         redis.Redis.from_url(url).flushdb()
     assert job.status is JobStatus.done, job.error
-    path, _ = records.finished_job_file(store, job_id, LOCAL_USER)
-    assert path.read_bytes() == api_bytes(store)
+    archive, _ = records.finished_job_file(store, job_id, LOCAL_USER)
+    assert archive.read_bytes() == api_bytes(store)
 
 
 def test_a_worker_killed_mid_job_leaves_no_file_and_a_new_worker_finishes_it(tmp_path):
@@ -212,10 +212,11 @@ def test_a_worker_killed_mid_job_leaves_no_file_and_a_new_worker_finishes_it(tmp
         redis.Redis.from_url(url).flushdb()
     assert job.status is JobStatus.done, job.error
     assert job.attempts == 2
-    path, _ = records.finished_job_file(store, job_id, LOCAL_USER)
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no partial file
+    archive, _ = records.finished_job_file(store, job_id, LOCAL_USER)
+    exports = store.settings.exports_dir
+    assert sorted(p.name for p in exports.iterdir()) == [archive.key]  # no partial file
     expected = io.BytesIO()
     ExportQuery(store, **options).write_annotated_zip(expected, workers=1)
-    assert path.read_bytes() == expected.getvalue()
+    assert archive.read_bytes() == expected.getvalue()
     wait_until_no_marked_processes(mark)
     store.dispose()

@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboard.config import Settings, SmtpSettings
+from dashboard.errors import LinkError
 from dashboard.export import ExportQuery
 from dashboard.jobs import records, tasks
 from dashboard.links import verify
@@ -84,10 +85,10 @@ def test_job_runs_and_emails_a_link_for_the_requester(job_store, smtp_server):
     grant = verify(job_store.settings.secret(), token, "anna")
     assert grant.target == {"kind": "job", "id": job_id}
 
-    path, filename = records.finished_job_file(job_store, job_id, "anna")
+    archive, filename = records.finished_job_file(job_store, job_id, "anna")
     expected = io.BytesIO()
     ExportQuery(job_store, **job.options).write_annotated_zip(expected, workers=1)
-    assert path.read_bytes() == expected.getvalue()
+    assert archive.read_bytes() == expected.getvalue()
     assert filename == job.filename
 
 
@@ -234,3 +235,31 @@ def test_recovery_tells_a_job_that_lost_its_worker_from_one_that_was_only_waitin
             "run again") in said  # fmt: skip
     assert (logging.INFO, f"export job {waiting} was waiting at start-up: enqueued again") in said
     assert not any(waiting in message for level, message in said if level >= logging.WARNING)
+
+
+def test_archives_kept_elsewhere_are_drawn_locally_then_kept_there_and_served_from_there(
+    job_store, tmp_path
+):
+    kept = tmp_path / "shared-exports"  # ASSESS_EXPORTS_URL: another folder, or s3://...
+    job_store.settings = dataclasses.replace(job_store.settings, exports_url=str(kept))
+    query = ExportQuery(job_store, workflow="harbour", layout="annotated", order="8492192")
+    job_id = records.create_job(job_store, "anna", query.options())
+    assert tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.done, job.error
+    assert sorted(p.name for p in kept.iterdir()) == [f"{job_id}.zip"]
+    assert list(job_store.settings.exports_dir.iterdir()) == []  # drawn there, kept elsewhere
+    archive, _ = records.finished_job_file(job_store, job_id, "anna")
+    expected = io.BytesIO()
+    ExportQuery(job_store, **job.options).write_annotated_zip(expected, workers=1)
+    assert archive.read_bytes() == expected.getvalue() == (kept / f"{job_id}.zip").read_bytes()
+    assert job.byte_size == len(expected.getvalue())
+
+
+def test_an_archive_no_longer_kept_is_refused_with_a_clear_error(job_store, tmp_path):
+    query = ExportQuery(job_store, workflow="harbour", layout="annotated", order="8492192")
+    job_id = records.create_job(job_store, "anna", query.options())
+    assert tasks.execute(job_store, job_id, workers=1)
+    (job_store.settings.exports_dir / f"{job_id}.zip").unlink()
+    with pytest.raises(LinkError, match="no longer kept on the server"):
+        records.finished_job_file(job_store, job_id, "anna")
