@@ -391,10 +391,6 @@ class ExportQuery(Selection):
             f"{safe_part(self.workflow)}_{Layout(self.layout).value}_{stamp}.{suffix}"
         )
 
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES[self.kind.suffix(self.format)]
-
     def estimated_bytes(self, counts: Counts | None = None, sample: list | None = None) -> int:
         """The download's size: tables from the exact bytes of the first rows, archives from
         the files' bytes plus ZIP overhead (for Annotated Files the drawn size differs)."""
