@@ -203,18 +203,30 @@ class DownloadCapacity:
         self._free = asyncio.Semaphore(slots)
         self._queued = 0
 
-    async def acquire(self) -> bool:
-        """Wait for a slot; False when the queue is full or the wait runs out."""
+    async def acquire(self, gone: asyncio.Event | None = None) -> bool:
+        """Wait for a slot; False when the queue is full, the wait runs out or ``gone`` is
+        set (the client left: its place in the queue goes to the next one at once)."""
         if self._free.locked() and self._queued >= self.waiting:
             return False
         self._queued += 1
+        taking = asyncio.ensure_future(self._free.acquire())
+        leaving = asyncio.ensure_future((gone or asyncio.Event()).wait())
         try:
-            await asyncio.wait_for(self._free.acquire(), self.wait_seconds)
-            return True
-        except TimeoutError:
-            return False
+            await asyncio.wait(
+                (taking, leaving), timeout=self.wait_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             self._queued -= 1
+            leaving.cancel()
+            if not taking.done():
+                taking.cancel()
+            # A slot taken in the same moment as the stop is a slot all the same: it is
+            # given back unless this client still wants it.
+            took = (await asyncio.gather(taking, return_exceptions=True))[0] is True
+        if took and gone is not None and gone.is_set():
+            self.release()
+            return False
+        return took
 
     def release(self) -> None:
         self._free.release()

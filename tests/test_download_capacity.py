@@ -170,3 +170,29 @@ def test_a_client_that_leaves_frees_its_slot_within_a_second(busy_server):
         assert time.monotonic() - left < 2.0, "the slots of clients that left stayed taken"
         time.sleep(0.1)
     assert bytes(probe.body) == expected[: len(probe.body)]
+
+
+def _request_and_leave(base: str, after: float) -> None:
+    """A client that asks for a download and closes its connection before any answer."""
+    host, port = urlsplit(base).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", _path())
+    time.sleep(after)
+    connection.close()
+
+
+def test_a_client_that_leaves_while_it_waits_gives_its_place_in_the_queue_at_once(busy_server):
+    base, expected, _ = busy_server
+    holders = [Download(base, leave_after=1 << 20, hold=4.0) for _ in range(SLOTS)]
+    for download in holders:
+        download.start()
+    time.sleep(0.5)  # both slots are taken
+    for _ in range(QUEUE):  # the queue fills with clients that leave again
+        _request_and_leave(base, after=0.3)
+    time.sleep(0.3)
+    queued = Download(base)  # their places are free: this one waits, it is not turned away
+    queued.run()
+    assert queued.status == 200, queued.body[:200]
+    assert bytes(queued.body) == expected
+    for download in holders:
+        download.join(timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
 
@@ -94,3 +95,54 @@ def test_the_inline_executor_runs_at_once_and_keeps_errors_in_the_future():
     assert failed.done()
     with pytest.raises(ZeroDivisionError):
         failed.result()
+
+
+def test_a_download_that_leaves_while_waiting_gives_its_place_in_the_queue_at_once():
+    from dashboard.streams import DownloadCapacity
+
+    async def scenario() -> None:
+        capacity = DownloadCapacity(slots=1, waiting=1, wait_seconds=30)
+        assert await capacity.acquire()  # the one slot is busy
+        gone = asyncio.Event()
+        waiting = asyncio.ensure_future(capacity.acquire(gone))
+        await asyncio.sleep(0.01)
+        assert not await capacity.acquire()  # the queue is full: turned away at once
+        gone.set()  # the waiting client closes its connection
+        assert await asyncio.wait_for(waiting, 1) is False
+        after = asyncio.ensure_future(capacity.acquire())  # its place is free again
+        await asyncio.sleep(0.01)
+        assert not after.done()
+        capacity.release()
+        assert await asyncio.wait_for(after, 1) is True
+
+    asyncio.run(scenario())
+
+
+def test_a_slot_freed_as_its_waiter_leaves_is_not_lost():
+    from dashboard.streams import DownloadCapacity
+
+    async def scenario() -> None:
+        capacity = DownloadCapacity(slots=1, waiting=1, wait_seconds=30)
+        assert await capacity.acquire()
+        gone = asyncio.Event()
+        waiting = asyncio.ensure_future(capacity.acquire(gone))
+        await asyncio.sleep(0.01)
+        capacity.release()  # the slot is handed to the waiter ...
+        gone.set()  # ... in the same moment as it leaves
+        assert await asyncio.wait_for(waiting, 1) is False
+        assert await asyncio.wait_for(capacity.acquire(), 1) is True  # the slot is free
+
+    asyncio.run(scenario())
+
+
+def test_a_wait_for_a_slot_ends_after_wait_seconds():
+    from dashboard.streams import DownloadCapacity
+
+    async def scenario() -> None:
+        capacity = DownloadCapacity(slots=1, waiting=1, wait_seconds=0.2)
+        assert await capacity.acquire()
+        assert await asyncio.wait_for(capacity.acquire(asyncio.Event()), 2) is False
+        capacity.release()
+        assert await asyncio.wait_for(capacity.acquire(), 1) is True
+
+    asyncio.run(scenario())

@@ -130,7 +130,12 @@ class DownloadHandler(RequestHandler):
 
     async def _stream(self, produce: Callable[[BinaryIO], object]) -> None:
         capacity = download_capacity(Settings.from_env())
-        if not await capacity.acquire():
+        self._left = asyncio.Event()
+        if self._gone:
+            return
+        if not await capacity.acquire(self._left):
+            if self._gone:
+                return
             self.set_header("Retry-After", str(RETRY_AFTER))
             self._refuse(503, "the server is busy with other downloads: try again shortly")
             return
@@ -185,6 +190,9 @@ class DownloadHandler(RequestHandler):
         """The client went away: the producer stops at its next write, freeing its slot (and a
         download still waiting for a slot never takes one)."""
         self._gone = True
+        left = getattr(self, "_left", None)
+        if left is not None:
+            left.set()  # a download waiting for a slot stops waiting
         pipe = getattr(self, "_pipe", None)
         if pipe is not None:
             pipe.cancel()
