@@ -182,3 +182,60 @@ def test_a_login_form_posted_from_another_site_is_refused(server):
     status, headers, _ = _request(server, "POST", "/login", body, headers)
     assert status == 403
     assert not any(n.lower() == "set-cookie" and v.startswith("user=") for n, v in headers)
+
+
+LOGIN_REDIS = "redis://127.0.0.1:6379/13"  # this test's own database
+
+
+@pytest.fixture
+def login_redis():
+    import redis
+
+    try:
+        redis.Redis.from_url(LOGIN_REDIS).flushdb()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
+    yield LOGIN_REDIS
+    redis.Redis.from_url(LOGIN_REDIS).flushdb()
+
+
+def test_servers_of_one_deployment_count_failed_sign_ins_together(login_redis):
+    """Two server processes (two LoginAttempts over one Redis): a guesser's failures on one
+    lock the user name on the other, so more servers give no more tries."""
+    from dashboard.web.server import RedisFailures
+
+    def server() -> LoginAttempts:
+        return LoginAttempts(free=2, failures=RedisFailures(login_redis, "user", keep=60))
+
+    server_a, server_b = server(), server()
+    server_a.failed("jonas", now=100.0)
+    server_b.failed("jonas", now=100.0)
+    assert server_a.wait("jonas", now=100.0) == server_b.wait("jonas", now=100.0) == 0.0
+    server_a.failed("jonas", now=100.0)  # the third failure, counted over both servers
+    assert server_b.wait("jonas", now=100.0) == 2.0
+    server_b.failed("jonas", now=100.0)
+    assert server_a.wait("jonas", now=101.0) == 3.0
+    assert server_a.wait("anna", now=100.0) == 0.0  # another user is not locked
+    server_b.succeeded("jonas")
+    assert server_a.wait("jonas", now=100.0) == 0.0
+
+
+def test_sign_ins_are_counted_in_redis_exactly_when_the_job_queue_is_there(
+    login_redis, monkeypatch, tmp_path
+):
+    from dashboard.config import Settings
+    from dashboard.web import server
+    from dashboard.web.server import LocalFailures, RedisFailures
+
+    for jobs_url, kind in ((None, LocalFailures), (login_redis, RedisFailures)):
+        monkeypatch.setattr(server, "_attempts", None)
+        settings = Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path)})
+        if jobs_url:
+            settings = Settings.from_env(
+                {"ASSESS_DATA_DIR": str(tmp_path), "ASSESS_JOBS_URL": jobs_url}
+            )
+        by_user, by_address = server.login_attempts(settings)
+        assert isinstance(by_user.failures, kind) and isinstance(by_address.failures, kind)
+        assert (by_user.free, by_address.free) == (3, 20)

@@ -11,7 +11,8 @@ It serves ``dashboard/app.py`` with the download route, and by default:
 - gives every cookie the login sets ``SameSite=Lax`` (and ``Secure`` over HTTPS), and
   refuses forms posted from other sites (Tornado's ``cross_origin_protection``);
 - slows repeated wrong passwords down: after a few failures a user name or a client address
-  must wait before the next try, the wait doubling up to a few minutes (``LoginAttempts``);
+  must wait before the next try, the wait doubling up to a few minutes (``LoginAttempts``;
+  counted in Redis, across every server, when the job queue is there);
 - under auth, serves the product's own sign-in and sign-out pages (nothing from other hosts);
 - runs every session's callbacks on a pool of ``--num-threads`` threads (4 unless given;
   ``--no-threads`` runs them on the event loop as plain ``panel serve`` does), so one
@@ -30,7 +31,7 @@ import argparse
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bokeh.server.auth_provider import AuthProvider
@@ -38,6 +39,8 @@ from panel.auth import BasicLoginHandler
 from panel.command.serve import Serve as PanelServe
 from tornado.escape import url_escape
 from tornado.web import GZipContentEncoding, OutputTransform, RequestHandler
+
+from dashboard.config import Settings
 
 APP = Path(__file__).parents[1] / "app.py"  # the served script (it makes web.app's page)
 TEMPLATES = Path(__file__).parents[1] / "templates"
@@ -63,38 +66,110 @@ class SecurityHeaders(OutputTransform):
         return status_code, headers, chunk
 
 
-class LoginAttempts:
-    """Failed sign-ins per key (a user name, or a client address); after ``free`` failures
-    each further one locks that key for ``base * 2**n`` seconds, at most ``longest``. A
-    success forgets the key."""
+class LocalFailures:
+    """Failed sign-ins counted in this process: ``key -> (count, locked until)``."""
 
-    def __init__(self, free: int, base: float = 2.0, longest: float = 300.0) -> None:
-        self.free, self.base, self.longest = free, base, longest
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, locked until)
+    def __init__(self) -> None:
+        self._failures: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def wait(self, key: str, now: float | None = None) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        now = time.monotonic() if now is None else now
+    def locked_until(self, key: str) -> float:
         with self._lock:
-            return max(0.0, self._failures.get(key, (0, 0.0))[1] - now)
+            return self._failures.get(key, (0, 0.0))[1]
 
-    def failed(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+    def count(self, key: str, lock_for: Callable[[int], float], now: float) -> None:
         with self._lock:
             count = self._failures.get(key, (0, 0.0))[0] + 1
-            excess = count - self.free
-            locked = min(self.base * 2 ** (excess - 1), self.longest) if excess > 0 else 0.0
-            self._failures[key] = (count, now + locked)
+            self._failures[key] = (count, now + lock_for(count))
 
-    def succeeded(self, key: str) -> None:
+    def forget(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
 
 
+class RedisFailures:
+    """Failed sign-ins counted in Redis, shared by every server process of a deployment (so
+    two servers do not give a guesser twice the tries). A key is kept ``keep`` seconds after
+    its last failure."""
+
+    PREFIX = "assess-export:login:"
+
+    def __init__(self, url: str, name: str, keep: float) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._prefix = f"{self.PREFIX}{name}:"
+        self._keep = max(1, int(keep))
+
+    def locked_until(self, key: str) -> float:
+        until = self._redis.hget(self._prefix + key, "until")
+        return float(until) if until is not None else 0.0
+
+    def count(self, key: str, lock_for: Callable[[int], float], now: float) -> None:
+        name = self._prefix + key
+        count = int(self._redis.hincrby(name, "count", 1))  # atomic across processes
+        with self._redis.pipeline() as pipe:
+            pipe.hset(name, "until", now + lock_for(count))
+            pipe.expire(name, self._keep)
+            pipe.execute()
+
+    def forget(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)
+
+
+class LoginAttempts:
+    """Failed sign-ins per key (a user name, or a client address); after ``free`` failures
+    each further one locks that key for ``base * 2**n`` seconds, at most ``longest``. A
+    success forgets the key. Counted in this process, or in ``failures`` (``RedisFailures``)
+    when the servers of a deployment share them. Times are the wall clock's (``time.time``):
+    the one clock the processes of several machines share."""
+
+    def __init__(self, free: int, base: float = 2.0, longest: float = 300.0, failures=None) -> None:
+        self.free, self.base, self.longest = free, base, longest
+        self.failures = failures if failures is not None else LocalFailures()
+
+    def _lock_for(self, count: int) -> float:
+        excess = count - self.free
+        return min(self.base * 2 ** (excess - 1), self.longest) if excess > 0 else 0.0
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        now = time.time() if now is None else now
+        return max(0.0, self.failures.locked_until(key) - now)
+
+    def failed(self, key: str, now: float | None = None) -> None:
+        self.failures.count(key, self._lock_for, time.time() if now is None else now)
+
+    def succeeded(self, key: str) -> None:
+        self.failures.forget(key)
+
+
 # A user name locks after 3 failures; an address (many users behind one proxy) after 20.
-USER_ATTEMPTS = LoginAttempts(free=3)
-ADDRESS_ATTEMPTS = LoginAttempts(free=20)
+USER_FREE, ADDRESS_FREE = 3, 20
+KEEP_FAILURES = 3600  # seconds a shared count is kept after its last failure
+_attempts: tuple[LoginAttempts, LoginAttempts] | None = None
+_attempts_lock = threading.Lock()
+
+
+def login_attempts(settings: Settings) -> tuple[LoginAttempts, LoginAttempts]:
+    """This process's counts of failed sign-ins (per user name, per address), made at the
+    first sign-in: shared through Redis when the job queue is there (``ASSESS_JOBS_URL=
+    redis://...``, the scale mode of several servers), else this process's own."""
+    global _attempts
+    with _attempts_lock:
+        if _attempts is None:
+            shared = (settings.jobs_url or "").startswith(("redis://", "rediss://", "unix://"))
+
+            def failures(name: str):
+                if not shared:
+                    return None
+                return RedisFailures(settings.jobs_url, name, KEEP_FAILURES)
+
+            _attempts = (
+                LoginAttempts(free=USER_FREE, failures=failures("user")),
+                LoginAttempts(free=ADDRESS_FREE, failures=failures("address")),
+            )
+        return _attempts
 
 
 class SameSiteCookies(RequestHandler):
@@ -112,7 +187,8 @@ class GuardedLogin(SameSiteCookies, BasicLoginHandler):
 
     def post(self) -> None:
         user, address = self.get_argument("username", ""), self.request.remote_ip
-        wait = max(USER_ATTEMPTS.wait(user), ADDRESS_ATTEMPTS.wait(address))
+        by_user, by_address = login_attempts(Settings.from_env())
+        wait = max(by_user.wait(user), by_address.wait(address))
         if wait > 0:  # the password is not even checked
             message = f"Too many failed sign-ins: try again in {int(wait) + 1} seconds."
             self.redirect(f"{self.request.path}?error={url_escape(message)}")
@@ -120,11 +196,11 @@ class GuardedLogin(SameSiteCookies, BasicLoginHandler):
         self._signed_in = False
         super().post()
         if self._signed_in:
-            USER_ATTEMPTS.succeeded(user)
-            ADDRESS_ATTEMPTS.succeeded(address)
+            by_user.succeeded(user)
+            by_address.succeeded(address)
         else:
-            USER_ATTEMPTS.failed(user)
-            ADDRESS_ATTEMPTS.failed(address)
+            by_user.failed(user)
+            by_address.failed(address)
 
     def set_current_user(self, user) -> None:
         super().set_current_user(user)
