@@ -32,6 +32,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.errors import UnknownChoiceError
 from dashboard.query import sql
+from dashboard.query.sql import (
+    annotations,  # the table (over the name `from __future__ import annotations` binds)
+    assessments,
+    cases,
+    data_files,
+    object_classes,
+    orders,
+    sources,
+)
 from dashboard.spec.options import SCOPE_LABELS, Scope
 from dashboard.store.db import Store
 from dashboard.store.models import DataSource, Entity, ObjectClass, StageKind, WorkflowOrder
@@ -42,7 +51,6 @@ CHANGES = ("kept", "moved", "reclassified", "deleted", "added")  # human_changes
 STAGE_KINDS = tuple(kind.value for kind in StageKind)
 _COMPARED = ("machine_class", "machine_geometry", "human_class", "human_geometry")
 
-a, f, c, o, s, n, k = sql.a, sql.f, sql.c, sql.o, sql.s, sql.n, sql.k
 e = Entity.__table__
 
 
@@ -76,19 +84,19 @@ def files_by_order_and_source(store: Store, workflow: str) -> pd.DataFrame:
         workflow_id = _workflow_id(store, session, workflow)
         stmt = (
             select(
-                o.c.name.label("workflow_order"),
-                s.c.name.label("data_source"),
-                func.count(f.c.id.distinct()).label("files"),
-                func.count(a.c.id).label("assessments"),
+                orders.c.name.label("workflow_order"),
+                sources.c.name.label("data_source"),
+                func.count(data_files.c.id.distinct()).label("files"),
+                func.count(assessments.c.id).label("assessments"),
             )
             .select_from(
-                f.join(c, f.c.case_id == c.c.id)
-                .join(s, f.c.data_source_id == s.c.id)
-                .outerjoin(o, c.c.workflow_order_id == o.c.id)
-                .outerjoin(a, a.c.data_file_id == f.c.id)
+                data_files.join(cases, data_files.c.case_id == cases.c.id)
+                .join(sources, data_files.c.data_source_id == sources.c.id)
+                .outerjoin(orders, cases.c.workflow_order_id == orders.c.id)
+                .outerjoin(assessments, assessments.c.data_file_id == data_files.c.id)
             )
-            .where(c.c.workflow_id == workflow_id)
-            .group_by(o.c.name, s.c.name)
+            .where(cases.c.workflow_id == workflow_id)
+            .group_by(orders.c.name, sources.c.name)
         )
         frame = _frame(session, stmt, ["workflow_order", "data_source", "files", "assessments"])
     no_order = frame["workflow_order"].isna()
@@ -113,8 +121,11 @@ def assessments_over_time(store: Store, workflow: str) -> pd.DataFrame:
     with store.session() as session:
         workflow_id = _workflow_id(store, session, workflow)
         days = (
-            select(_day(a.c.assessed_at, store.dialect).label("day"), a.c.stage_kind)
-            .where(a.c.data_file_id.in_(_workflow_files(workflow_id)))
+            select(
+                _day(assessments.c.assessed_at, store.dialect).label("day"),
+                assessments.c.stage_kind,
+            )
+            .where(assessments.c.data_file_id.in_(_workflow_files(workflow_id)))
             .subquery("days")
         )
         stmt = select(days.c.day, days.c.stage_kind, func.count().label("assessments")).group_by(
@@ -149,16 +160,24 @@ def class_distribution(store: Store, workflow: str, scope: Scope | str = "latest
         workflow_id = _workflow_id(store, session, workflow)
         scoped = sql.assessments_in_scope(scope, _workflow_files(workflow_id))
         per_class = (
-            select(n.c.object_class_id, func.count().label("annotations"))
-            .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
-            .group_by(n.c.object_class_id)
+            select(annotations.c.object_class_id, func.count().label("annotations"))
+            .select_from(annotations.join(scoped, annotations.c.assessment_id == scoped.c.id))
+            .group_by(annotations.c.object_class_id)
             .subquery("per_class")
         )
         stmt = (
-            select(k.c.name, k.c.colour, func.coalesce(per_class.c.annotations, 0))
-            .select_from(k.outerjoin(per_class, per_class.c.object_class_id == k.c.id))
-            .where(k.c.workflow_id == workflow_id)
-            .order_by(k.c.position)
+            select(
+                object_classes.c.name,
+                object_classes.c.colour,
+                func.coalesce(per_class.c.annotations, 0),
+            )
+            .select_from(
+                object_classes.outerjoin(
+                    per_class, per_class.c.object_class_id == object_classes.c.id
+                )
+            )
+            .where(object_classes.c.workflow_id == workflow_id)
+            .order_by(object_classes.c.position)
         )
         return _frame(session, stmt, ["object_class", "colour", "annotations"])
 
@@ -181,10 +200,14 @@ def confidences(store: Store, workflow: str) -> pd.DataFrame:
     with store.session() as session:
         workflow_id = _workflow_id(store, session, workflow)
         binned = (
-            select(a.c.stage_kind, _bin(n.c.confidence, store.dialect).label("bin"))
-            .select_from(n.join(a, n.c.assessment_id == a.c.id))
-            .where(a.c.data_file_id.in_(_workflow_files(workflow_id)))
-            .where(n.c.confidence.is_not(None))
+            select(
+                assessments.c.stage_kind, _bin(annotations.c.confidence, store.dialect).label("bin")
+            )
+            .select_from(
+                annotations.join(assessments, annotations.c.assessment_id == assessments.c.id)
+            )
+            .where(assessments.c.data_file_id.in_(_workflow_files(workflow_id)))
+            .where(annotations.c.confidence.is_not(None))
             .subquery("binned")
         )
         stmt = select(binned.c.stage_kind, binned.c.bin, func.count()).group_by(
@@ -210,7 +233,7 @@ def _review_pairs(workflow_id: int):
     is a nested scan on SQLite).
     """
     files = _workflow_files(workflow_id)
-    machine = sql.latest(files, a.c.stage_kind == StageKind.machine).subquery("machine")
+    machine = sql.latest(files, assessments.c.stage_kind == StageKind.machine).subquery("machine")
     last = sql.latest(files).subquery("last")
     none = cast(null(), Integer)
     sides = union_all(
@@ -237,17 +260,24 @@ def _side(pairs, side: str) -> Select:
         for kind in STAGE_KINDS
         for part in ("class", "geometry")
     }
-    columns[f"{side}_class"] = n.c.object_class_id
-    columns[f"{side}_geometry"] = n.c.geometry
+    columns[f"{side}_class"] = annotations.c.object_class_id
+    columns[f"{side}_geometry"] = annotations.c.geometry
     return select(
         pairs.c.human_id.label("pair_id"),
-        n.c.entity_id,
-        n.c.frame,
+        annotations.c.entity_id,
+        annotations.c.frame,
         func.row_number()
-        .over(partition_by=(n.c.assessment_id, n.c.entity_id, n.c.frame), order_by=n.c.id)
+        .over(
+            partition_by=(
+                annotations.c.assessment_id,
+                annotations.c.entity_id,
+                annotations.c.frame,
+            ),
+            order_by=annotations.c.id,
+        )
         .label("ordinal"),
         *(columns[name].label(name) for name in _COMPARED),
-    ).select_from(pairs.join(n, n.c.assessment_id == pairs.c[f"{side}_id"]))
+    ).select_from(pairs.join(annotations, annotations.c.assessment_id == pairs.c[f"{side}_id"]))
 
 
 def human_changes(store: Store, workflow: str) -> pd.DataFrame:
@@ -295,9 +325,9 @@ def human_changes(store: Store, workflow: str) -> pd.DataFrame:
             change.label("change"),
         ).subquery("changes")
         stmt = (
-            select(k.c.name, k.c.position, changes.c.change, func.count())
-            .select_from(changes.join(k, changes.c.class_id == k.c.id))
-            .group_by(k.c.name, k.c.position, changes.c.change)
+            select(object_classes.c.name, object_classes.c.position, changes.c.change, func.count())
+            .select_from(changes.join(object_classes, changes.c.class_id == object_classes.c.id))
+            .group_by(object_classes.c.name, object_classes.c.position, changes.c.change)
         )
         frame = _frame(session, stmt, ["object_class", "_position", "change", "count"])
     frame["_change"] = frame["change"].map(CHANGES.index)
@@ -320,17 +350,24 @@ def summary(store: Store, workflow: str) -> dict[str, Any]:
         def count(table, *where) -> ColumnElement:
             return select(func.count()).select_from(table).where(*where).scalar_subquery()
 
-        in_workflow = a.c.data_file_id.in_(files)
+        in_workflow = assessments.c.data_file_id.in_(files)
         stmt = select(
-            count(f, f.c.id.in_(files)).label("files"),
-            count(c, c.c.workflow_id == workflow_id).label("cases"),
-            count(a, in_workflow, a.c.stage_kind == StageKind.machine).label("machine"),
-            count(a, in_workflow, a.c.stage_kind == StageKind.human).label("human"),
-            count(n.join(a, n.c.assessment_id == a.c.id), in_workflow).label("annotations"),
+            count(data_files, data_files.c.id.in_(files)).label("files"),
+            count(cases, cases.c.workflow_id == workflow_id).label("cases"),
+            count(assessments, in_workflow, assessments.c.stage_kind == StageKind.machine).label(
+                "machine"
+            ),
+            count(assessments, in_workflow, assessments.c.stage_kind == StageKind.human).label(
+                "human"
+            ),
+            count(
+                annotations.join(assessments, annotations.c.assessment_id == assessments.c.id),
+                in_workflow,
+            ).label("annotations"),
             count(e, e.c.workflow_id == workflow_id).label("entities"),
-            count(o, o.c.workflow_id == workflow_id).label("orders"),
-            select(func.count(f.c.data_source_id.distinct()))
-            .where(f.c.id.in_(files))
+            count(orders, orders.c.workflow_id == workflow_id).label("orders"),
+            select(func.count(data_files.c.data_source_id.distinct()))
+            .where(data_files.c.id.in_(files))
             .scalar_subquery()
             .label("data_sources"),
         )

@@ -47,16 +47,16 @@ EMPTY_RANK = -1
 # The long columns that differ within an assessment (``long_values`` reads them).
 VALUE_COLUMNS = LONG_COLUMNS[LONG_COLUMNS.index("entity_id") :]
 
-a = Assessment.__table__
-f = DataFile.__table__
-c = Case.__table__
-o = WorkflowOrder.__table__
-s = DataSource.__table__
-w = Workflow.__table__
-n = Annotation.__table__
-k = ObjectClass.__table__
-v = AttributeValue.__table__
-t = Attribute.__table__
+assessments = Assessment.__table__
+data_files = DataFile.__table__
+cases = Case.__table__
+orders = WorkflowOrder.__table__
+sources = DataSource.__table__
+workflows = Workflow.__table__
+annotations = Annotation.__table__
+object_classes = ObjectClass.__table__
+attribute_values = AttributeValue.__table__
+attributes = Attribute.__table__
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,11 @@ class Assessments:
         kept = []
         if self.class_ids is not None:
             kept.append(
-                select(n.c.id)
-                .where(n.c.assessment_id == columns.id, n.c.object_class_id.in_(self.class_ids))
+                select(annotations.c.id)
+                .where(
+                    annotations.c.assessment_id == columns.id,
+                    annotations.c.object_class_id.in_(self.class_ids),
+                )
                 .exists()
             )
         if self.stage_kind is not None:
@@ -127,7 +130,7 @@ def _which(scope: Assessments | Scope) -> Assessments:
 
 def kept_annotation(class_ids: tuple[int, ...] | None, annotation=None) -> ColumnElement:
     """An annotation of a kept object class (every annotation without a class filter)."""
-    annotation = n if annotation is None else annotation
+    annotation = annotations if annotation is None else annotation
     return true() if class_ids is None else annotation.c.object_class_id.in_(class_ids)
 
 
@@ -137,20 +140,22 @@ def kept_value(class_ids: tuple[int, ...] | None) -> ColumnElement:
     assessment (SPEC 3, more filters)."""
     if class_ids is None:
         return true()
-    kept = n.alias("kept")
+    kept = annotations.alias("kept")
     return or_(
         and_(
-            v.c.annotation_id.is_not(None),
+            attribute_values.c.annotation_id.is_not(None),
             select(kept.c.id)
-            .where(kept.c.id == v.c.annotation_id, kept.c.object_class_id.in_(class_ids))
+            .where(
+                kept.c.id == attribute_values.c.annotation_id, kept.c.object_class_id.in_(class_ids)
+            )
             .exists(),
         ),
         and_(
-            v.c.annotation_id.is_(None),
+            attribute_values.c.annotation_id.is_(None),
             select(kept.c.id)
             .where(
-                kept.c.assessment_id == v.c.assessment_id,
-                kept.c.entity_id == v.c.entity_id,
+                kept.c.assessment_id == attribute_values.c.assessment_id,
+                kept.c.entity_id == attribute_values.c.entity_id,
                 kept.c.object_class_id.in_(class_ids),
             )
             .exists(),
@@ -169,14 +174,14 @@ def workflow_files(filters: Filters) -> Select:
     """Ids and sizes of the workflow's files of the order and data source filters (the
     assessment filters not applied), unordered."""
     stmt = (
-        select(f.c.id, f.c.byte_size)
-        .select_from(f.join(c, f.c.case_id == c.c.id))
-        .where(c.c.workflow_id == filters.workflow_id)
+        select(data_files.c.id, data_files.c.byte_size)
+        .select_from(data_files.join(cases, data_files.c.case_id == cases.c.id))
+        .where(cases.c.workflow_id == filters.workflow_id)
     )
     if filters.order_id is not None:
-        stmt = stmt.where(c.c.workflow_order_id == filters.order_id)
+        stmt = stmt.where(cases.c.workflow_order_id == filters.order_id)
     if filters.data_source_id is not None:
-        stmt = stmt.where(f.c.data_source_id == filters.data_source_id)
+        stmt = stmt.where(data_files.c.data_source_id == filters.data_source_id)
     return stmt
 
 
@@ -185,13 +190,13 @@ def files_in_scope(filters: Filters) -> Select:
     a time window, only the files that keep an assessment."""
     stmt = (
         workflow_files(filters)
-        .with_only_columns(f.c.id)
-        .order_by(c.c.external_id, f.c.count, f.c.id)
+        .with_only_columns(data_files.c.id)
+        .order_by(cases.c.external_id, data_files.c.count, data_files.c.id)
     )
     which = filters.assessments
     if which.narrowed:
         kept = _scoped(which, stmt.order_by(None)).subquery("kept")
-        stmt = stmt.where(f.c.id.in_(select(kept.c.data_file_id)))
+        stmt = stmt.where(data_files.c.id.in_(select(kept.c.data_file_id)))
     return stmt
 
 
@@ -199,28 +204,32 @@ def file_records(filters: Filters) -> Select:
     """File metadata for the Files layouts, in export order."""
     return (
         select(
-            f.c.id.label("file_id"),
-            c.c.external_id,
-            w.c.name.label("workflow"),
-            o.c.name.label("workflow_order"),
-            s.c.name.label("data_source"),
-            f.c.count,
-            f.c.file_name,
-            f.c.content_type,
-            f.c.width,
-            f.c.height,
-            f.c.byte_size,
-            f.c.sha256,
-            f.c.storage_key,
+            data_files.c.id.label("file_id"),
+            cases.c.external_id,
+            workflows.c.name.label("workflow"),
+            orders.c.name.label("workflow_order"),
+            sources.c.name.label("data_source"),
+            data_files.c.count,
+            data_files.c.file_name,
+            data_files.c.content_type,
+            data_files.c.width,
+            data_files.c.height,
+            data_files.c.byte_size,
+            data_files.c.sha256,
+            data_files.c.storage_key,
         )
         .select_from(
-            f.join(c, f.c.case_id == c.c.id)
-            .join(w, c.c.workflow_id == w.c.id)
-            .join(s, f.c.data_source_id == s.c.id)
-            .outerjoin(o, c.c.workflow_order_id == o.c.id)
+            data_files.join(cases, data_files.c.case_id == cases.c.id)
+            .join(workflows, cases.c.workflow_id == workflows.c.id)
+            .join(sources, data_files.c.data_source_id == sources.c.id)
+            .outerjoin(orders, cases.c.workflow_order_id == orders.c.id)
         )
-        .where(f.c.id.in_(files_in_scope(filters).with_only_columns(f.c.id).order_by(None)))
-        .order_by(c.c.external_id, f.c.count, f.c.id)
+        .where(
+            data_files.c.id.in_(
+                files_in_scope(filters).with_only_columns(data_files.c.id).order_by(None)
+            )
+        )
+        .order_by(cases.c.external_id, data_files.c.count, data_files.c.id)
     )
 
 
@@ -235,15 +244,18 @@ def latest(file_ids: Select | Sequence[int], *where: ColumnElement) -> Select:
     """
     ranked = (
         select(
-            a,
+            assessments,
             func.row_number()
-            .over(partition_by=a.c.data_file_id, order_by=(a.c.assessed_at.desc(), a.c.id.desc()))
+            .over(
+                partition_by=assessments.c.data_file_id,
+                order_by=(assessments.c.assessed_at.desc(), assessments.c.id.desc()),
+            )
             .label("rank"),
         )
-        .where(a.c.data_file_id.in_(file_ids), *where)
+        .where(assessments.c.data_file_id.in_(file_ids), *where)
         .subquery("ranked")
     )
-    return select(*(ranked.c[col.name] for col in a.c)).where(ranked.c.rank == 1)
+    return select(*(ranked.c[col.name] for col in assessments.c)).where(ranked.c.rank == 1)
 
 
 def assessments_in_scope(which: Assessments | Scope, file_ids: Select | Sequence[int]):
@@ -255,7 +267,9 @@ def assessments_in_scope(which: Assessments | Scope, file_ids: Select | Sequence
 def _scoped(which: Assessments | Scope, file_ids: Select | Sequence[int]) -> Select:
     which = _which(which)
     if which.scope is Scope.all:
-        return select(a).where(a.c.data_file_id.in_(file_ids), *which.conditions(a.c))
+        return select(assessments).where(
+            assessments.c.data_file_id.in_(file_ids), *which.conditions(assessments.c)
+        )
     scoped = latest(file_ids)
     return scoped.where(*which.conditions(scoped.selected_columns))
 
@@ -295,12 +309,12 @@ def long_rows(scope: Assessments | Scope, file_ids: Sequence[int], dialect: str)
     """
     scoped = assessments_in_scope(scope, list(file_ids))
     rows = _long_values(scoped, _which(scope).class_ids).subquery("long_values")
-    framed = n.alias("framed")  # every row's frame is its annotation's
+    framed = annotations.alias("framed")  # every row's frame is its annotation's
     columns = [framed.c.frame if name == "frame" else rows.c[name] for name in VALUE_COLUMNS]
     return (
-        _with_assessment_columns(a, dialect)
+        _with_assessment_columns(assessments, dialect)
         .add_columns(*columns)
-        .join(rows, rows.c.assessment_id == a.c.id)
+        .join(rows, rows.c.assessment_id == assessments.c.id)
         .outerjoin(framed, rows.c.annotation_id == framed.c.id)
         .order_by(
             rows.c.entity_id,
@@ -317,12 +331,12 @@ def _with_assessment_columns(scoped, dialect: str) -> Select:
     export order."""
     return (
         select(
-            w.c.name.label("workflow"),
-            func.coalesce(o.c.name, "").label("workflow_order"),
-            s.c.name.label("data_source"),
-            f.c.id.label("file_id"),
-            c.c.external_id,
-            f.c.file_name,
+            workflows.c.name.label("workflow"),
+            func.coalesce(orders.c.name, "").label("workflow_order"),
+            sources.c.name.label("data_source"),
+            data_files.c.id.label("file_id"),
+            cases.c.external_id,
+            data_files.c.file_name,
             scoped.c.id.label("assessment_id"),
             scoped.c.stage,
             scoped.c.stage_kind,
@@ -330,13 +344,19 @@ def _with_assessment_columns(scoped, dialect: str) -> Select:
             iso_timestamp(scoped.c.assessed_at, dialect).label("assessed_at"),
         )
         .select_from(
-            scoped.join(f, scoped.c.data_file_id == f.c.id)
-            .join(c, f.c.case_id == c.c.id)
-            .join(w, c.c.workflow_id == w.c.id)
-            .join(s, f.c.data_source_id == s.c.id)
-            .outerjoin(o, c.c.workflow_order_id == o.c.id)
+            scoped.join(data_files, scoped.c.data_file_id == data_files.c.id)
+            .join(cases, data_files.c.case_id == cases.c.id)
+            .join(workflows, cases.c.workflow_id == workflows.c.id)
+            .join(sources, data_files.c.data_source_id == sources.c.id)
+            .outerjoin(orders, cases.c.workflow_order_id == orders.c.id)
         )
-        .order_by(c.c.external_id, f.c.count, f.c.id, scoped.c.assessed_at, scoped.c.id)
+        .order_by(
+            cases.c.external_id,
+            data_files.c.count,
+            data_files.c.id,
+            scoped.c.assessed_at,
+            scoped.c.id,
+        )
     )
 
 
@@ -345,49 +365,53 @@ def _long_values(scoped, class_ids: tuple[int, ...] | None) -> Select:
     location = (
         select(
             scoped.c.id.label("assessment_id"),
-            n.c.entity_id,
-            n.c.id.label("annotation_id"),
-            n.c.frame,
+            annotations.c.entity_id,
+            annotations.c.id.label("annotation_id"),
+            annotations.c.frame,
             literal(LOCATION, String).label("attribute"),
-            n.c.geometry.label("value"),
-            func.coalesce(n.c.confidence, no_conf).label("confidence"),
+            annotations.c.geometry.label("value"),
+            func.coalesce(annotations.c.confidence, no_conf).label("confidence"),
             literal(0, Integer).label("attribute_rank"),
             literal(0, Integer).label("value_id"),
         )
-        .select_from(scoped.join(n, n.c.assessment_id == scoped.c.id))
+        .select_from(scoped.join(annotations, annotations.c.assessment_id == scoped.c.id))
         .where(kept_annotation(class_ids))
     )
     object_class = (
         select(
             scoped.c.id,
-            n.c.entity_id,
-            n.c.id,
-            n.c.frame,
+            annotations.c.entity_id,
+            annotations.c.id,
+            annotations.c.frame,
             literal(OBJECT_CLASS, String),
-            k.c.name,
-            func.coalesce(n.c.class_confidence, no_conf),
+            object_classes.c.name,
+            func.coalesce(annotations.c.class_confidence, no_conf),
             literal(1, Integer),
             literal(0, Integer),
         )
         .select_from(
-            scoped.join(n, n.c.assessment_id == scoped.c.id).join(k, n.c.object_class_id == k.c.id)
+            scoped.join(annotations, annotations.c.assessment_id == scoped.c.id).join(
+                object_classes, annotations.c.object_class_id == object_classes.c.id
+            )
         )
         .where(kept_annotation(class_ids))
     )
     attribute = (
         select(
             scoped.c.id,
-            v.c.entity_id,
-            v.c.annotation_id,
+            attribute_values.c.entity_id,
+            attribute_values.c.annotation_id,
             literal(None, Integer),  # the annotation's frame: see long_values
-            t.c.name,
-            v.c.value,
-            func.coalesce(v.c.confidence, no_conf),
-            t.c.position + 2,
-            v.c.id,
+            attributes.c.name,
+            attribute_values.c.value,
+            func.coalesce(attribute_values.c.confidence, no_conf),
+            attributes.c.position + 2,
+            attribute_values.c.id,
         )
         .select_from(
-            scoped.join(v, v.c.assessment_id == scoped.c.id).join(t, v.c.attribute_id == t.c.id)
+            scoped.join(attribute_values, attribute_values.c.assessment_id == scoped.c.id).join(
+                attributes, attribute_values.c.attribute_id == attributes.c.id
+            )
         )
         .where(kept_value(class_ids))
     )
@@ -411,8 +435,10 @@ def _long_values(scoped, class_ids: tuple[int, ...] | None) -> Select:
 def _has_rows(assessment_id) -> ColumnElement:
     """Whether an assessment has any annotation or attribute value."""
     return or_(
-        select(n.c.id).where(n.c.assessment_id == assessment_id).exists(),
-        select(v.c.id).where(v.c.assessment_id == assessment_id).exists(),
+        select(annotations.c.id).where(annotations.c.assessment_id == assessment_id).exists(),
+        select(attribute_values.c.id)
+        .where(attribute_values.c.assessment_id == assessment_id)
+        .exists(),
     )
 
 
@@ -453,7 +479,7 @@ def _file_counts(files) -> list[ColumnElement]:
     unassessed = (
         select(func.count())
         .select_from(files)
-        .where(~select(a.c.id).where(a.c.data_file_id == files.c.id).exists())
+        .where(~select(assessments.c.id).where(assessments.c.data_file_id == files.c.id).exists())
         .scalar_subquery()
     )
     return [
@@ -476,8 +502,14 @@ def _unfiltered_counts(scoped) -> list[ColumnElement]:
     # enforces it), so entity-level values are the only ones that can add an entity or an
     # (assessment, entity) pair without an annotation.
     entity_level = (
-        select(v.c.assessment_id, v.c.entity_id)
-        .join(scoped, and_(v.c.assessment_id == scoped.c.id, v.c.annotation_id.is_(None)))
+        select(attribute_values.c.assessment_id, attribute_values.c.entity_id)
+        .join(
+            scoped,
+            and_(
+                attribute_values.c.assessment_id == scoped.c.id,
+                attribute_values.c.annotation_id.is_(None),
+            ),
+        )
         .cte("entity_level")
         # Found first: inlined, PostgreSQL may take every entity-level value of the table
         # without an annotation first and then look each up in the assessments in scope
@@ -489,37 +521,39 @@ def _unfiltered_counts(scoped) -> list[ColumnElement]:
     bare = (
         select(entity_level.c.assessment_id, entity_level.c.entity_id)
         .where(
-            ~select(n.c.id)
+            ~select(annotations.c.id)
             .where(
-                n.c.assessment_id == entity_level.c.assessment_id,
-                n.c.entity_id == entity_level.c.entity_id,
+                annotations.c.assessment_id == entity_level.c.assessment_id,
+                annotations.c.entity_id == entity_level.c.entity_id,
             )
             .exists()
         )
         .group_by(entity_level.c.assessment_id, entity_level.c.entity_id)
         .cte("bare")
     )
-    annotated = select(n.c.entity_id.label("entity_id")).join(
-        scoped, n.c.assessment_id == scoped.c.id
+    annotated = select(annotations.c.entity_id.label("entity_id")).join(
+        scoped, annotations.c.assessment_id == scoped.c.id
     )
     entity_ids = union_all(annotated, select(bare.c.entity_id)).subquery("entity_ids")
     return [
         select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
         _distinct_count(entity_ids).label("entities"),
         select(func.count())
-        .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
+        .select_from(annotations.join(scoped, annotations.c.assessment_id == scoped.c.id))
         .scalar_subquery()
         .label("annotations"),
         select(func.count())
-        .select_from(v.join(scoped, v.c.assessment_id == scoped.c.id))
+        .select_from(attribute_values.join(scoped, attribute_values.c.assessment_id == scoped.c.id))
         .scalar_subquery()
         .label("attribute_values"),
         select(func.count()).select_from(bare).scalar_subquery().label("bare_entities"),
         select(func.count())
         .select_from(scoped)
         .where(
-            ~select(n.c.id).where(n.c.assessment_id == scoped.c.id).exists(),
-            ~select(v.c.id).where(v.c.assessment_id == scoped.c.id).exists(),
+            ~select(annotations.c.id).where(annotations.c.assessment_id == scoped.c.id).exists(),
+            ~select(attribute_values.c.id)
+            .where(attribute_values.c.assessment_id == scoped.c.id)
+            .exists(),
         )
         .scalar_subquery()
         .label("empty_assessments"),
@@ -530,8 +564,8 @@ def _class_counts(scoped, class_ids: tuple[int, ...]) -> list[ColumnElement]:
     """The annotations of the kept classes and the values that stay with them (SPEC 3, more
     filters: ``kept_annotation``, ``kept_value``)."""
     kept = (
-        select(n.c.id, n.c.assessment_id, n.c.entity_id)
-        .join(scoped, n.c.assessment_id == scoped.c.id)
+        select(annotations.c.id, annotations.c.assessment_id, annotations.c.entity_id)
+        .join(scoped, annotations.c.assessment_id == scoped.c.id)
         .where(kept_annotation(class_ids))
         .cte("kept")
     )
@@ -541,11 +575,11 @@ def _class_counts(scoped, class_ids: tuple[int, ...]) -> list[ColumnElement]:
         select(func.count())
         .select_from(
             kept.join(
-                v,
+                attribute_values,
                 and_(
-                    v.c.assessment_id == kept.c.assessment_id,
-                    v.c.entity_id == kept.c.entity_id,
-                    v.c.annotation_id == kept.c.id,
+                    attribute_values.c.assessment_id == kept.c.assessment_id,
+                    attribute_values.c.entity_id == kept.c.entity_id,
+                    attribute_values.c.annotation_id == kept.c.id,
                 ),
             )
         )
@@ -561,11 +595,11 @@ def _class_counts(scoped, class_ids: tuple[int, ...]) -> list[ColumnElement]:
         select(func.count())
         .select_from(
             pairs.join(
-                v,
+                attribute_values,
                 and_(
-                    v.c.assessment_id == pairs.c.assessment_id,
-                    v.c.entity_id == pairs.c.entity_id,
-                    v.c.annotation_id.is_(None),
+                    attribute_values.c.assessment_id == pairs.c.assessment_id,
+                    attribute_values.c.entity_id == pairs.c.entity_id,
+                    attribute_values.c.annotation_id.is_(None),
                 ),
             )
         )
@@ -601,28 +635,32 @@ def counts_direct(filters: Filters) -> Select:
     class_ids = filters.class_ids
     ann = (
         select(func.count())
-        .select_from(n.join(scoped, n.c.assessment_id == scoped.c.id))
+        .select_from(annotations.join(scoped, annotations.c.assessment_id == scoped.c.id))
         .where(kept_annotation(class_ids))
         .scalar_subquery()
     )
     values = (
         select(func.count())
-        .select_from(v.join(scoped, v.c.assessment_id == scoped.c.id))
+        .select_from(attribute_values.join(scoped, attribute_values.c.assessment_id == scoped.c.id))
         .where(kept_value(class_ids))
         .scalar_subquery()
     )
     # An annotation-level value shares its annotation's entity and assessment (the writer
     # enforces it), so entity-level values are the only ones that can add an entity or an
     # (assessment, entity) pair without an annotation.
-    entity_level = and_(v.c.assessment_id == scoped.c.id, v.c.annotation_id.is_(None))
+    entity_level = and_(
+        attribute_values.c.assessment_id == scoped.c.id, attribute_values.c.annotation_id.is_(None)
+    )
     entities = (
         select(func.count())
         .select_from(
             union(
-                select(n.c.entity_id)
-                .join(scoped, n.c.assessment_id == scoped.c.id)
+                select(annotations.c.entity_id)
+                .join(scoped, annotations.c.assessment_id == scoped.c.id)
                 .where(kept_annotation(class_ids)),
-                select(v.c.entity_id).join(scoped, entity_level).where(kept_value(class_ids)),
+                select(attribute_values.c.entity_id)
+                .join(scoped, entity_level)
+                .where(kept_value(class_ids)),
             ).subquery("entity_ids")
         )
         .scalar_subquery()
@@ -631,12 +669,17 @@ def counts_direct(filters: Filters) -> Select:
     bare_entities = (
         select(func.count())
         .select_from(
-            select(v.c.assessment_id, v.c.entity_id)
+            select(attribute_values.c.assessment_id, attribute_values.c.entity_id)
             .join(scoped, entity_level)
             .where(
                 kept_value(class_ids),
-                ~select(n.c.id)
-                .where(and_(n.c.assessment_id == v.c.assessment_id, n.c.entity_id == v.c.entity_id))
+                ~select(annotations.c.id)
+                .where(
+                    and_(
+                        annotations.c.assessment_id == attribute_values.c.assessment_id,
+                        annotations.c.entity_id == attribute_values.c.entity_id,
+                    )
+                )
                 .exists(),
             )
             .distinct()
@@ -647,7 +690,7 @@ def counts_direct(filters: Filters) -> Select:
     unassessed = (
         select(func.count())
         .select_from(files)
-        .where(~select(a.c.id).where(a.c.data_file_id == files.c.id).exists())
+        .where(~select(assessments.c.id).where(assessments.c.data_file_id == files.c.id).exists())
         .scalar_subquery()
     )
     empty_assessments = (
@@ -674,18 +717,24 @@ def overlays(scope: Assessments | Scope, file_ids: Sequence[int]) -> Select:
     ordered by assessment (assessed_at, id), then annotation.
     """
     scoped = assessments_in_scope(scope, list(file_ids))
-    drawn = and_(n.c.assessment_id == scoped.c.id, kept_annotation(_which(scope).class_ids))
+    drawn = and_(
+        annotations.c.assessment_id == scoped.c.id, kept_annotation(_which(scope).class_ids)
+    )
     return (
         select(
             scoped.c.data_file_id,
             scoped.c.id.label("assessment_id"),
             scoped.c.stage,
-            n.c.id.label("annotation_id"),
-            n.c.geometry,
-            k.c.name.label("object_class"),
-            k.c.colour,
-            n.c.confidence,
+            annotations.c.id.label("annotation_id"),
+            annotations.c.geometry,
+            object_classes.c.name.label("object_class"),
+            object_classes.c.colour,
+            annotations.c.confidence,
         )
-        .select_from(scoped.outerjoin(n, drawn).outerjoin(k, n.c.object_class_id == k.c.id))
-        .order_by(scoped.c.data_file_id, scoped.c.assessed_at, scoped.c.id, n.c.id)
+        .select_from(
+            scoped.outerjoin(annotations, drawn).outerjoin(
+                object_classes, annotations.c.object_class_id == object_classes.c.id
+            )
+        )
+        .order_by(scoped.c.data_file_id, scoped.c.assessed_at, scoped.c.id, annotations.c.id)
     )
