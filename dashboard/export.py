@@ -109,9 +109,14 @@ class LayoutKind:
         return counts.rows if self.preview == "drawn" else counts.files
 
 
-def _write_table(query: ExportQuery, out: BinaryIO, progress, _skipped) -> int:
-    writer = write_parquet if query.format == "parquet" else write_csv
-    return writer(query.tables(progress=progress), out, query.schema)
+def _write_table(
+    query: ExportQuery, out: BinaryIO, progress, _skipped, table_format: str | None = None
+) -> int:
+    """The table layout in ``table_format`` (the query's own format by default)."""
+    table_format = table_format or query.format
+    writer = write_parquet if table_format == "parquet" else write_csv
+    tables = query.tables(progress=progress, table_format=table_format)
+    return writer(tables, out, query.schema_for(table_format))
 
 
 def _write_files_zip(query: ExportQuery, out: BinaryIO, progress, skipped) -> int:
@@ -248,21 +253,28 @@ class ExportQuery(Selection):
 
     @property
     def schema(self) -> pa.Schema:
-        """The table's columns as written: CSV with spreadsheet safety escapes header cells
-        (attribute names come from data) by the rule of its cells."""
+        """The table's columns as written in the chosen format."""
+        return self.schema_for(self.format)
+
+    def schema_for(self, table_format: str) -> pa.Schema:
+        """The table's columns as written in ``table_format``: CSV with spreadsheet safety
+        escapes header cells (attribute names come from data) by the rule of its cells."""
         if self.kind.table is None:
             raise InvalidOptionError(f"layout {self.layout} is not a table layout")
         schema = self.kind.table.schema(self.attribute_names)
-        return spreadsheet_safe_schema(schema) if self._escapes_cells else schema
+        return spreadsheet_safe_schema(schema) if self._escapes_cells(table_format) else schema
 
-    @property
-    def _escapes_cells(self) -> bool:
-        return self.format == "csv" and self.spreadsheet_safe
+    def _escapes_cells(self, table_format: str) -> bool:
+        return table_format == "csv" and self.spreadsheet_safe
 
     def tables(
-        self, limit: int | None = None, progress: Progress | None = None
+        self,
+        limit: int | None = None,
+        progress: Progress | None = None,
+        table_format: str | None = None,
     ) -> Iterator[pa.Table]:
-        """The chosen table layout in chunks, exactly as it will be written.
+        """The chosen table layout in chunks, exactly as it will be written (in
+        ``table_format``, the chosen format by default).
 
         ``limit`` stops after that many rows (the preview); ``progress(done, total)`` is
         called with files done after each chunk.
@@ -273,14 +285,16 @@ class ExportQuery(Selection):
                 f"layout {Layout(self.layout).value!r} is a file archive, not a table: "
                 "use write_zip()"
             )
+        table_format = table_format or self.format
+        escapes = self._escapes_cells(table_format)
         attribute_names = self.attribute_names
-        names = self.schema.names
+        names = self.schema_for(table_format).names
         emitted = 0
         with closing(self.long_tables(bulk=limit is None)) as chunks:
             for done, total, long in chunks:
                 if long is not None:
                     table = shape.from_long(long, attribute_names)
-                    if self._escapes_cells:
+                    if escapes:
                         table = spreadsheet_safe(table).rename_columns(names)
                     if limit is not None and emitted + table.num_rows >= limit:
                         yield table.slice(0, limit - emitted)
@@ -325,15 +339,17 @@ class ExportQuery(Selection):
         self, target: str | Path | BinaryIO | TextIO, progress: Progress | None = None
     ) -> int:
         """Write the table layout as CSV to a path, a binary stream or a text stream (e.g.
-        ``io.StringIO``, which gets the same text decoded); returns rows written."""
+        ``io.StringIO``, which gets the same text decoded); returns rows written. The query's
+        options, its format included, stay as they are."""
         self._require_table("write_csv")
-        self.format = "csv"
-        return self.write(target, progress)
+        with _open_target(target, text=True) as out:
+            return _write_table(self, out, progress, None, "csv")
 
     def write_parquet(self, target: str | Path | BinaryIO, progress: Progress | None = None) -> int:
+        """Write the table layout as Parquet; the query's options stay as they are."""
         self._require_table("write_parquet")
-        self.format = "parquet"
-        return self.write(target, progress)
+        with _open_target(target) as out:
+            return _write_table(self, out, progress, None, "parquet")
 
     def write_zip(
         self,

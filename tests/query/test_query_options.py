@@ -113,6 +113,24 @@ def test_parquet_has_the_same_rows_typed(hand_store):
         assert "=cmd|' /C calc'!A0" in values
 
 
+def test_writing_in_a_format_leaves_the_query_s_options_as_they_are(hand_store):
+    """write_parquet and write_csv write their format; the query keeps its own (the preview
+    and a later write() use it), and each gives the bytes of a query made in that format."""
+    options = {"workflow": "harbour", "scope": "all", "layout": "wide"}
+    query = ExportQuery(hand_store, **options)
+    before = query.options()
+    parquet, csv = io.BytesIO(), io.BytesIO()
+    query.write_parquet(parquet)
+    assert query.options() == before and query.format == "csv"
+    query.format = "parquet"
+    query.write_csv(csv)
+    assert query.format == "parquet"
+    for table_format, written in (("parquet", parquet), ("csv", csv)):
+        expected = io.BytesIO()
+        ExportQuery(hand_store, **options, format=table_format).write(expected)
+        assert written.getvalue() == expected.getvalue()
+
+
 def test_write_to_path_and_filename(hand_store, tmp_path):
     query = ExportQuery(hand_store, workflow="harbour", layout="wide")
     target = tmp_path / "wide.csv"

@@ -246,7 +246,7 @@ def _thumbnail(query: ExportQuery, item, zoom) -> pn.Column:
         jpeg = query.thumbnail(item, THUMBNAIL)
     except UndecodableImageError:
         return pn.Column(pn.pane.Markdown("*image bytes unreadable*", width=THUMBNAIL), label)
-    button = pn.widgets.Button(label="Zoom", button_type="light", width=80, margin=(0, 10))
+    button = pn.widgets.Button(label="Zoom", color="light", width=80, margin=(0, 10))
     button.on_click(lambda _event: zoom(item))
     return pn.Column(
         pn.pane.JPG(jpeg, width=THUMBNAIL, alt_text=as_html(caption)),
