@@ -33,7 +33,7 @@ from dashboard.query import sql
 from dashboard.query.selection import Choices, InScope, Selection
 from dashboard.spec.geometry import parse_wkt
 from dashboard.spec.naming import leading_safe, safe_part
-from dashboard.spec.options import ACTION_LABELS, LAYOUT_LABELS, Layout, Scope
+from dashboard.spec.options import ACTION_LABELS, Layout, Scope
 from dashboard.spec.records import AnnotatedItem
 from dashboard.spec.schemas import LONG_SCHEMA, wide_schema
 
@@ -92,10 +92,6 @@ class LayoutKind:
     table: TableShape | None = None  # None: a ZIP archive
     in_background: bool = False  # a job makes it; its link fetches the job's file
     needs_order: bool = False
-
-    @property
-    def label(self) -> str:
-        return LAYOUT_LABELS[self.layout]
 
     @property
     def action(self) -> str:
