@@ -110,10 +110,18 @@ def test_a_storm_of_downloads_completes_exactly_or_is_turned_away_and_the_server
     busy_server,
 ):
     base, expected, log = busy_server
-    leavers = [Download(base, leave_after=2 << 20, hold=1.0) for _ in range(2)]
+    leavers = [Download(base, leave_after=2 << 20, hold=2.5) for _ in range(SLOTS)]
     stayers = [Download(base) for _ in range(3 * (SLOTS + QUEUE) - len(leavers))]
     storm = leavers + stayers
-    for download in storm:
+    for download in leavers:
+        download.start()
+    # The leavers hold both slots (they stop reading for a while, then leave) before the rest
+    # arrives, so the storm meets a full server however the machine schedules the threads.
+    deadline = time.monotonic() + 30
+    while any(download.status is None and download.error is None for download in leavers):
+        assert time.monotonic() < deadline, "the first downloads did not start"
+        time.sleep(0.02)
+    for download in stayers:
         download.start()
     time.sleep(1.5)  # the storm is on: slots taken, the queue full, the rest turned away
     page_status, page_seconds = _get(base, "/app", timeout=60)
