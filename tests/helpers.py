@@ -88,3 +88,18 @@ def wait_until_no_marked_processes(mark: str, timeout: float = 15) -> None:
     while (left := marked_processes(mark)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert left == [], f"processes left behind: {left}"
+
+
+def empty_redis_or_skip(url: str) -> str:
+    """Empty the Redis database ``url`` (each test module has its own) and return it; skip
+    when Redis is not reachable, except under CI=true, where it must be."""
+    import pytest
+    import redis
+
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
+    return url

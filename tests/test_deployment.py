@@ -36,7 +36,7 @@ from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
 from dashboard.store.db import open_store
 from dashboard.store.models import JobStatus
 from tests.deployment_support import DEPLOY, Process, process_commands, run_once, running
-from tests.helpers import free_port, wait_until_no_marked_processes
+from tests.helpers import empty_redis_or_skip, free_port, wait_until_no_marked_processes
 from tests.ui.browser_support import (
     CHROMIUM,
     CREDENTIALS,
@@ -69,12 +69,7 @@ START = 90  # seconds a process may take to be ready (CI machines are slow)
 
 @pytest.fixture
 def redis_url():
-    try:
-        redis.Redis.from_url(REDIS_URL).flushdb()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
+    empty_redis_or_skip(REDIS_URL)
     try:
         yield REDIS_URL
     finally:

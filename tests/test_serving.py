@@ -16,7 +16,7 @@ import pytest
 from dashboard.store.db import open_store
 from dashboard.web.server import LoginAttempts
 from tests.hand_workflow import build_hand_workflow
-from tests.helpers import served_app
+from tests.helpers import empty_redis_or_skip, served_app
 
 USERS = {"anna": "anna-long-password", "jonas": "jonas-long-password"}
 
@@ -191,13 +191,7 @@ LOGIN_REDIS = "redis://127.0.0.1:6379/13"  # this test's own database
 def login_redis():
     import redis
 
-    try:
-        redis.Redis.from_url(LOGIN_REDIS).flushdb()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
-    yield LOGIN_REDIS
+    yield empty_redis_or_skip(LOGIN_REDIS)
     redis.Redis.from_url(LOGIN_REDIS).flushdb()
 
 

@@ -21,7 +21,7 @@ from dashboard.links import LOCAL_USER
 from dashboard.store.db import open_store
 from dashboard.store.models import ExportJob, JobStatus
 from tests.hand_workflow import build_hand_workflow
-from tests.helpers import ROOT, free_port, served_app
+from tests.helpers import ROOT, empty_redis_or_skip, free_port, served_app
 from tests.jobs.test_jobs import Inbox
 
 OPTIONS = {"workflow": "harbour", "layout": "annotated", "order": "8492192", "scope": "all"}
@@ -124,14 +124,7 @@ def test_jobs_survive_a_restart(data_store):
 
 def redis_url_or_skip() -> str:
     """A Redis database of its own for the job engine tests, emptied first."""
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
-    return url
+    return empty_redis_or_skip("redis://127.0.0.1:6379/15")
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
