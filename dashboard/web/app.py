@@ -22,6 +22,7 @@ import panel as pn
 from dashboard.faults import database_reason, is_database_failure
 from dashboard.links import LOCAL_USER
 from dashboard.runtime import app_store, is_admin
+from dashboard.web.ui.page import on_page
 from dashboard.web.ui.safe import as_markdown
 from dashboard.web.ui.tabs import workflow_tabs
 
@@ -92,26 +93,38 @@ def build_app() -> pn.template.BootstrapTemplate:
     picker = pn.widgets.Select(label="Workflow")
     main = pn.Column(sizing_mode="stretch_width")
 
+    def show_in_main(*parts: pn.viewable.Viewable) -> None:
+        def change() -> None:
+            main[:] = list(parts)
+
+        on_page(change)
+
     def show(workflow: str | None, tab: str = "") -> None:
         tabs = workflow_tabs(store, workflow, user, tab)
-        main[:] = [tabs.tabs]
+        show_in_main(tabs.tabs)
         tabs.fill_shown()
 
     def fill() -> None:
-        """The picker and the shown tab: everything that reads the database."""
+        """The picker and the shown tab: everything that reads the database (on a worker
+        thread; the page changes on the event loop, ``on_page``)."""
         try:
             names = store.workflow_names()
         except Exception as exc:
             if not is_database_failure(exc):
                 raise
             reason = f"The database is not answering ({database_reason(exc)}): reload the page."
-            main[:] = [pn.pane.Alert(as_markdown(reason), alert_type="danger")]
+            show_in_main(pn.pane.Alert(as_markdown(reason), alert_type="danger"))
             return
-        picker.param.update(options=names, value=requested_workflow(names))
-        if pn.state.location is not None:
-            pn.state.location.sync(picker, {"value": "workflow"})
-        show(picker.value, requested_tab())
-        picker.param.watch(lambda event: show(event.new), "value")
+        chosen = requested_workflow(names)
+
+        def show_picker() -> None:
+            picker.param.update(options=names, value=chosen)
+            if pn.state.location is not None:
+                pn.state.location.sync(picker, {"value": "workflow"})
+            picker.param.watch(lambda event: show(event.new), "value")
+
+        on_page(show_picker)
+        show(chosen, requested_tab())
 
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.onload(fill)  # once connected, on the server's thread pool

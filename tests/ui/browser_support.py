@@ -77,7 +77,8 @@ class PageWatch:
                 self.errors.append(f"console error on {page.url}: {message.text} ({where})")
 
         def on_page_error(error) -> None:
-            self.errors.append(f"page error on {page.url}: {error}")
+            stack = getattr(error, "stack", None) or ""  # where in which script, to find the cause
+            self.errors.append(f"page error on {page.url}: {error}\n{stack}".rstrip())
 
         def on_request(request) -> None:
             host = urlsplit(request.url).netloc

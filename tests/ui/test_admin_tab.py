@@ -232,7 +232,7 @@ def test_a_callback_knows_whether_it_runs_on_the_event_loop_or_a_worker_thread()
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from dashboard.web.ui.admin import on_event_loop
+    from dashboard.web.ui.page import on_event_loop
 
     async def on_the_loop() -> bool:
         return on_event_loop()

@@ -365,6 +365,31 @@ def test_the_options_live_in_the_url_and_a_link_reproduces_the_preview(context, 
     expect_counts(bad, demo_app, {"workflow": workflow, "scope": "all"})
 
 
+def test_quick_changes_on_several_threads_leave_a_clean_page_showing_the_newest(context, demo_app):
+    """Options changed faster than previews are made on fresh pages (each change a callback
+    on its own worker thread, several at once, new tables made): the browser is never sent a
+    change it cannot apply, and the page ends on the newest options' preview and link. The
+    page changes only on the event loop: before, a quick sequence like this one sent the
+    browser a model it did not know, or a table redrawn while its rows were replaced."""
+    options = {"workflow": demo_app.workflow, "scope": "all", "layout": "wide",
+               "stage_kind": "human"}  # fmt: skip
+    for _ in range(4):
+        page, watch = open_app(context, demo_app)
+        open_admin(page)
+        radio(page, SCOPE_LABELS[Scope.all]).check()
+        radio(page, LAYOUT_LABELS[Layout.wide]).check()
+        radio(page, LAYOUT_LABELS[Layout.files]).check()
+        select(page, "Stage kind").select_option("human")
+        radio(page, LAYOUT_LABELS[Layout.long]).check()
+        radio(page, LAYOUT_LABELS[Layout.wide]).check()
+        try:
+            expect_counts(page, demo_app, options)
+            export_link(page, demo_app, options)
+        finally:  # a page that stopped short says what the browser reported
+            watch.assert_clean(demo_app.log)
+        page.close()
+
+
 def test_annotated_files_job_completes_and_its_link_downloads_the_api_bytes(context, demo_app):
     """Annotated Files: disabled (with the reason) until an order is chosen; the request
     runs as a job in the served app, Recent jobs shows it done, and its link downloads the

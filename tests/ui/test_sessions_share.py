@@ -139,18 +139,18 @@ def test_one_sessions_changes_on_two_threads_preview_one_at_a_time(hand_store, m
     one after the other, and what is shown is the newest options' preview and link."""
     tab = AdminTab(store=hand_store, workflow="harbour", user="local")
     running, overlap = [0], [0]
-    real_preview = admin_module.preview
+    real_prepare = admin_module.prepare
 
-    def slow_preview(query, views=None):
+    def slow_prepare(query):
         running[0] += 1
         overlap[0] = max(overlap[0], running[0])
         try:
             time.sleep(0.3)
-            return real_preview(query, views)
+            return real_prepare(query)
         finally:
             running[0] -= 1
 
-    monkeypatch.setattr(admin_module, "preview", slow_preview)
+    monkeypatch.setattr(admin_module, "prepare", slow_prepare)
     first = threading.Thread(target=lambda: setattr(tab.layout, "value", "wide"))
     second = threading.Thread(target=lambda: setattr(tab.scope, "value", "all"))
     first.start()

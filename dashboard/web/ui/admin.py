@@ -6,7 +6,6 @@ Widgets carry SPEC section 3's labels; the preview and the download both come fr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import threading
@@ -36,7 +35,8 @@ from dashboard.spec.options import (
 )
 from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
-from dashboard.web.ui.preview import PreviewViews, preview
+from dashboard.web.ui.page import on_page
+from dashboard.web.ui.preview import PreviewViews, lay_out, prepare
 from dashboard.web.ui.safe import as_html, as_markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
@@ -77,16 +77,6 @@ def database_trouble(exc: BaseException) -> str:
     return f"The database is not answering ({reason}). Trying again every {RETRY_SECONDS} s."
 
 
-def on_event_loop() -> bool:
-    """Whether this callback runs on the server's event loop, not on a worker thread of
-    ``--num-threads``: only the event loop's thread has a running asyncio loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def page_base_url() -> str | None:
     """The scheme, host and port this session's page was opened at (a job link's base when
     ASSESS_PUBLIC_URL is unset)."""
@@ -110,12 +100,30 @@ def skipped_note(names: list[str] | None, shown: int = 3) -> str:
     )
 
 
+def _notify(kind: str, message: str, **options) -> None:
+    """A notification on the page (``kind``: info, success or error); none outside a page."""
+
+    def show() -> None:
+        if pn.state.notifications:
+            getattr(pn.state.notifications, kind)(message, **options)
+
+    on_page(show)
+
+
 def _none_if_blank(value):
     return value or None
 
 
 def _iso_or_none(value: date | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The action of a layout made in the background: the request button, enabled when
+    ``ready`` (an order is chosen where the layout needs one)."""
+
+    ready: bool
 
 
 @dataclass(frozen=True)
@@ -267,11 +275,8 @@ class AdminTab(pn.viewable.Viewer):
             elif text in widget.options.values():
                 widget.value = text
 
-    def _options_to_url(self) -> None:
-        """The URL names the options shown (and the Admin tab), so it can be shared."""
-        location = pn.state.location
-        if location is None:
-            return
+    def _url_search(self) -> str:
+        """The URL's query naming the options shown (and the Admin tab), so it can be shared."""
         query = {"workflow": self.workflow, "tab": "admin"}
         for name, widget in self._url_widgets().items():
             value = widget.value
@@ -281,7 +286,7 @@ class AdminTab(pn.viewable.Viewer):
                 query[name] = value
         if self.object_classes.value:
             query["class"] = self._chosen_classes()
-        location.search = "?" + urlencode(query, doseq=True)
+        return "?" + urlencode(query, doseq=True)
 
     def _chosen_classes(self) -> list[str]:
         """The chosen object classes in the workflow's order, whatever order they were picked."""
@@ -291,47 +296,61 @@ class AdminTab(pn.viewable.Viewer):
         return {option.url: getattr(self, option.widget) for option in OPTION_WIDGETS if option.url}
 
     def _on_change(self, *_events) -> None:
+        """A change of options: the preview and link of the newest options.
+
+        The data work (counts, rows, drawing) runs here, on the callback's worker thread; the
+        page changes on the event loop (``on_page``), in the order asked."""
         with self._counter:
             self._latest += 1
             mine = self._latest
-        if _events:  # a user's change: the old link goes at once, before any work
-            self._show_pending()
+        on_page(lambda: self._show_preparing(pending_link=bool(_events)))
         with self._busy:
             if self._newer_than(mine):
                 return  # a later change is waiting: it previews the newest options
-            self._preview(mine, _events)
+            self._preview(mine, url=self._url_search() if _events else None)
 
     def _newer_than(self, change: int) -> bool:
         with self._counter:
             return self._latest != change
 
-    def _preview(self, mine: int, _events) -> None:
+    def _preview(self, mine: int, url: str | None) -> None:
+        """Prepare the preview of change ``mine`` and show it (``url``: the page's new query,
+        for a user's change)."""
         self._apply()
-        if _events:  # a user's change (not the first preview): the URL follows
-            self._options_to_url()
-        self.format.disabled = self.safe.disabled = self.query.kind.table is None
-        with self.body.param.update(loading=True):
+        prepared, failed, retry = None, None, False
+        try:
             try:
-                try:
-                    summary, body = preview(self.query, self.views)
-                    content = [body]
-                except AssessError as exc:
-                    summary, content = f"**{as_markdown(exc)}**", []
-                action = self._action()
-                self._retry(False)
-            except Exception as exc:
-                if not is_database_failure(exc):
-                    raise
-                summary, content = f"**{as_markdown(database_trouble(exc))}**", []
-                action = _help("The export is offered again once the database answers.")
-                self._retry(True)
-        if self._newer_than(mine):
-            return  # the page keeps "Preparing": the newer change's preview follows
-        # One message to the browser: the preview and its link never show apart.
-        with pn.io.hold():
+                prepared = prepare(self.query)
+            except AssessError as exc:
+                failed = f"**{as_markdown(exc)}**"
+            action = self._action()
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            failed = f"**{as_markdown(database_trouble(exc))}**"
+            action = _help("The export is offered again once the database answers.")
+            retry = True
+        query, tables = self.query, self.query.kind.table is not None
+
+        def show() -> None:
+            if self._newer_than(mine):
+                return  # the page keeps "Preparing": the newer change's preview follows
+            if url is not None and pn.state.location is not None:
+                pn.state.location.search = url
+            self.format.disabled = self.safe.disabled = not tables
+            self._retry(retry)
+            if prepared is None:
+                summary, content = failed, []
+            else:
+                summary, body = lay_out(query, prepared, self.views, on_page)
+                content = [body]
+            # One message to the browser: the preview and its link never show apart.
             self._show_action(action)
             self.summary.object = summary
             self._show_body(content)
+            self.body.loading = False
+
+        on_page(show)
 
     def _show_body(self, content: list[pn.viewable.Viewable]) -> None:
         """Show ``content`` as the preview's body. A table view the session showed before
@@ -354,30 +373,33 @@ class AdminTab(pn.viewable.Viewer):
         """The preview tables the page shows."""
         return [table for part in self.shown_body() for table in part.select(pn.widgets.Tabulator)]
 
-    def _show_action(self, action: str | pn.viewable.Viewable) -> None:
-        """Show the action: the HTML of the download link (in the one link pane), or a
-        component (the Annotated Files request, a message)."""
+    def _show_action(self, action: str | _Request | pn.viewable.Viewable) -> None:
+        """Show the action: the HTML of the download link (in the one link pane), the
+        Annotated Files request, or a component (a message)."""
         if isinstance(action, str):
             self.link.object = action
             action = self.link
+        elif isinstance(action, _Request):
+            self.request.disabled = not action.ready
+            reason = (
+                "Built in the background; you get the link here and by email."
+                if action.ready
+                else "Choose a workflow order first: Annotated Files are drawn per order."
+            )
+            action = pn.Column(self.email, self.request, _help(reason))
         if len(self.action.objects) != 1 or self.action.objects[0] is not action:
             self.action[:] = [action]
 
-    def _show_pending(self) -> None:
-        """Replace the action by a disabled one, sent to the browser now (not with the end of
-        this callback): nobody can click the previous options' link while the new preview
-        and its link are made."""
-        pending = (
-            f'<span id="export-pending" aria-disabled="true" style="{PENDING_STYLE}">'
-            "Preparing the export…</span>"
-        )
-        if pn.state.curdoc is None or not on_event_loop():
-            # On a worker thread (``--num-threads``) Panel sends a change at once by itself:
-            # the event loop is free while this callback works.
-            self._show_action(pending)
-            return
-        with pn.io.unlocked():
-            self._show_action(pending)
+    def _show_preparing(self, pending_link: bool) -> None:
+        """The preview shows it is being made; with ``pending_link`` (a user's change) the
+        action is replaced by a disabled one at once, before the new preview is made: nobody
+        can click the previous options' link while the new one is made."""
+        self.body.loading = True
+        if pending_link:
+            self._show_action(
+                f'<span id="export-pending" aria-disabled="true" style="{PENDING_STYLE}">'
+                "Preparing the export…</span>"
+            )
 
     def _refresh_link(self) -> None:
         """Sign the shown download link again (same options, a new expiry): a page left open
@@ -385,7 +407,8 @@ class AdminTab(pn.viewable.Viewer):
         with self._busy:
             if self._retrier is None and not self.query.kind.in_background:
                 with contextlib.suppress(AssessError):
-                    self._show_action(self._action())
+                    action = self._action()
+                    on_page(lambda: self._show_action(action))
 
     def _retry(self, needed: bool) -> None:
         """While the database is not answering, make the preview again every few seconds:
@@ -400,22 +423,11 @@ class AdminTab(pn.viewable.Viewer):
 
     # -- the action button ------------------------------------------------------------------
 
-    def _action(self) -> str | pn.viewable.Viewable:
+    def _action(self) -> str | _Request:
         """The download link's HTML for the current options, or the Annotated Files request."""
         kind = self.query.kind
         if kind.in_background:
-            ready = self.query.order is not None or not kind.needs_order
-            self.request.disabled = not ready
-            reason = (
-                ""
-                if ready
-                else "Choose a workflow order first: Annotated Files are drawn per order."
-            )
-            return pn.Column(
-                self.email,
-                self.request,
-                _help(reason or "Built in the background; you get the link here and by email."),
-            )
+            return _Request(ready=self.query.order is not None or not kind.needs_order)
         token = sign(
             self.settings.secret(),
             self.user,
@@ -434,19 +446,16 @@ class AdminTab(pn.viewable.Viewer):
 
         email = self.email.value.strip()
         if email and not EMAIL.match(email):
-            if pn.state.notifications:
-                pn.state.notifications.error(f"{as_html(email)} is not an email address")
+            _notify("error", f"{as_html(email)} is not an email address")
             return
         try:
             request_annotated_export(
                 self.store, self.query, self.user, email or None, page_base_url()
             )
         except AssessError as exc:
-            if pn.state.notifications:
-                pn.state.notifications.error(as_html(exc))
+            _notify("error", as_html(exc))
             return
-        if pn.state.notifications:
-            pn.state.notifications.info("Annotated files requested: see Recent jobs below.")
+        _notify("info", "Annotated files requested: see Recent jobs below.")
         self._refresh_jobs()
 
     # -- recent jobs ------------------------------------------------------------------------
@@ -483,9 +492,13 @@ class AdminTab(pn.viewable.Viewer):
                 }
             )
         frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
+        on_page(lambda: self._show_jobs(jobs, frame))
+
+    def _show_jobs(self, jobs, frame: pd.DataFrame) -> None:
+        """The recent jobs in the table; polled once a second while one is queued or running."""
         if not frame.equals(self.jobs_table.value):
             self.jobs_table.value = frame
-        self.jobs.visible = bool(rows)
+        self.jobs.visible = not frame.empty
         active = any(job.status in (JobStatus.queued, JobStatus.running) for job in jobs)
         if active and self._poller is None and pn.state.curdoc is not None:
             self._poller = pn.state.add_periodic_callback(self._refresh_jobs, period=1000)
@@ -495,13 +508,12 @@ class AdminTab(pn.viewable.Viewer):
             self._notify_finished(jobs)
 
     def _notify_finished(self, jobs) -> None:
-        if pn.state.notifications and jobs:
+        if jobs:
             latest = jobs[0]
             if latest.status is JobStatus.done:
-                message = f"Ready: {as_html(latest.filename)}"
-                pn.state.notifications.success(message, duration=8000)
+                _notify("success", f"Ready: {as_html(latest.filename)}", duration=8000)
             elif latest.status is JobStatus.failed:
-                pn.state.notifications.error(f"Export failed: {as_html(latest.error)}")
+                _notify("error", f"Export failed: {as_html(latest.error)}")
 
     # -- layout -----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from bokeh.plotting import figure
 from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
 from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
+from dashboard.web.ui.page import on_page
 from dashboard.web.ui.safe import as_markdown
 
 HEIGHT = 320
@@ -324,7 +325,12 @@ class Overview(pn.viewable.Viewer):
     @param.depends("workflow", watch=True)
     def _redraw(self) -> None:
         with self._busy:
-            self._layout.objects = [self._content()]
+            content = self._content()
+
+        def change() -> None:
+            self._layout.objects = [content]
+
+        on_page(change)
 
     def _content(self) -> pn.viewable.Viewable:
         self._numbers = None
@@ -368,6 +374,12 @@ class Overview(pn.viewable.Viewer):
     @param.depends("class_scope", watch=True)
     def _draw_classes(self) -> None:
         with self._busy:
-            if self._numbers is not None:
-                frame = self._numbers.class_distribution(self.class_scope)
-                self._classes.objects = [class_chart(frame, Scope(self.class_scope))]
+            if self._numbers is None:
+                return
+            frame = self._numbers.class_distribution(self.class_scope)
+            chart = class_chart(frame, Scope(self.class_scope))
+
+        def change() -> None:
+            self._classes.objects = [chart]
+
+        on_page(change)

@@ -1,21 +1,25 @@
 """The live preview of the Admin tab: exactly what the download will contain.
 
 Everything shown comes from ``ExportQuery.preview_content()``, on the download's code path:
-counts, the first rows of the table, the first member names, the first drawn images. This
-module only lays them out.
+counts, the first rows of the table, the first member names, the first drawn images.
+``prepare`` does the data work (on a session's worker thread) and ``lay_out`` only lays it
+out (on the event loop: ``dashboard.web.ui.page``).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure as bokeh_figure
 
-from dashboard.export import ExportQuery, Preview, UndecodableImageError
+from dashboard.export import ExportQuery, Preview, UndecodableImageError, ZoomImage
 from dashboard.spec.options import Layout
+from dashboard.spec.records import AnnotatedItem
 from dashboard.web.ui.safe import as_html, as_markdown, column_titles
 
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
@@ -130,9 +134,8 @@ class PreviewViews:
 
     A new Tabulator for every preview costs the browser a new view, a new layout of the whole
     page and a fresh measure of the table (profiled in bench/bench_sessions.py); the table of
-    the same kind is updated in place instead: its rows, its first page, and its column
-    widths only when a column needs more room. ``None`` where a caller wants new ones.
-    Kept while the first page holds as many rows as before."""
+    the same kind is updated in place instead (its rows and its first page) where only its
+    rows change (``_takes_rows``). ``None`` where a caller wants new ones."""
 
     def __init__(self) -> None:
         self._shown: dict[Layout, _Shown] = {}
@@ -142,37 +145,51 @@ class PreviewViews:
         return [shown.view for shown in self._shown.values()]
 
     def table(self, layout: Layout, frame: pd.DataFrame, total: int, build) -> _Shown:
-        """The shown table of ``layout`` holding ``frame``; ``build()`` makes the first."""
+        """The shown table of ``layout`` holding ``frame``; ``build(widths)`` makes a new one."""
         shown = self._shown.get(layout)
-        if shown is None or _page_rows(shown.table) != min(len(frame), PAGE_ROWS):
-            # A table whose shown page would get more or fewer rows is made anew: Tabulator
-            # keeps the height it had and would render only the rows that fit (found by
-            # tests/ui/test_hostile_text.py, after paging to a short last page).
-            shown = self._shown[layout] = build()
+        if shown is None:
+            shown = self._shown[layout] = build(column_widths(frame, WIDTHS[layout]))
             return shown
-        table = shown.table
-        widths = column_widths(frame, WIDTHS[layout])
-        grown = {name: max(width, table.widths.get(name, 0)) for name, width in widths.items()}
-        changes = {"value": frame, "page": 1}
-        if grown != table.widths:
-            changes["widths"] = grown
-        titles = column_titles(frame.columns)
-        if titles != table.titles:
-            changes["titles"] = titles
+        if not _takes_rows(shown.table, frame, layout):
+            # the new table's columns are as wide as the old one's were, or wider: after a
+            # few changes they fit every preview and the table is kept
+            widths = column_widths(frame, WIDTHS[layout])
+            kept = {
+                name: max(width, shown.table.widths.get(name, 0)) for name, width in widths.items()
+            }
+            shown = self._shown[layout] = build(kept)
+            return shown
         shown.total = total
-        table.param.update(**changes)
+        shown.table.param.update(value=frame, page=1)
         if shown.position is not None:
-            shown.position.object = rows_shown(table, total)
+            shown.position.object = rows_shown(shown.table, total)
         return shown
+
+
+def _takes_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame, layout: Layout) -> bool:
+    """Whether ``table`` can show ``frame`` by a change of its rows alone: the same columns,
+    each wide enough, and as many rows on its first page as it shows now.
+
+    Anything else makes a new table. Tabulator keeps the height it had and would render only
+    the rows that fit (found by tests/ui/test_hostile_text.py, after paging to a short last
+    page). And a change of columns, widths or titles makes the browser set the columns of a
+    table that may still be building (each change of rows rebuilds it): Tabulator fails on
+    it and the page takes no more updates (tests/ui/test_browser.py, quick changes)."""
+    if list(table.value.columns) != list(frame.columns):
+        return False
+    if _page_rows(table) != min(len(frame), PAGE_ROWS):
+        return False
+    widths = column_widths(frame, WIDTHS[layout])
+    return all(width <= table.widths.get(name, 0) for name, width in widths.items())
 
 
 def table_preview(content: Preview, views: PreviewViews | None = None) -> pn.Column:
     frame = content.frame.astype(object).where(lambda f: f.notna(), "")
     layout, total = content.kind.layout, content.counts.rows
 
-    def build() -> _Shown:
+    def build(widths: dict[str, int] | None = None) -> _Shown:
         classes = ["preview-table", f"preview-{layout.value}"]
-        table = paged_table(frame, classes, FROZEN[layout], WIDTHS[layout])
+        table = paged_table(frame, classes, FROZEN[layout], widths or WIDTHS[layout])
         position = pn.pane.Markdown(
             rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
         )
@@ -195,8 +212,8 @@ def members_preview(content: Preview, views: PreviewViews | None = None) -> pn.w
         columns=["member", "size"],
     )
 
-    def build() -> _Shown:
-        table = paged_table(frame, ["preview-members"])
+    def build(widths: dict[str, int] | None = None) -> _Shown:
+        table = paged_table(frame, ["preview-members"], widths=widths)
         return _Shown(table, table, len(frame))
 
     if views is None:
@@ -204,23 +221,74 @@ def members_preview(content: Preview, views: PreviewViews | None = None) -> pn.w
     return views.table(Layout.files, frame, len(frame), build).view
 
 
-def annotated_preview(query: ExportQuery, content: Preview) -> pn.Column:
+@dataclass(frozen=True)
+class Thumbnail:
+    """One image of the gallery, drawn: its JPEG, or None where its bytes are unreadable."""
+
+    item: AnnotatedItem
+    jpeg: bytes | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a preview shows, made on a worker thread: the download's content and, for
+    Annotated Files, the drawn thumbnails and the first image's zoom (None: unreadable)."""
+
+    content: Preview
+    thumbnails: tuple[Thumbnail, ...] = ()
+    zoom: ZoomImage | None = None
+
+
+def prepare(query: ExportQuery) -> Prepared:
+    """The data work of a preview (queries, drawing), kept apart from laying it out: a
+    session's worker thread does this, and the page changes on the event loop only."""
+    content = query.preview_content(PREVIEW_ROWS, GALLERY_IMAGES)
+    if content.kind.preview != "drawn" or not content.items:
+        return Prepared(content)
+    thumbnails = tuple(Thumbnail(item, _thumbnail_jpeg(query, item)) for item in content.items)
+    return Prepared(content, thumbnails, zoom_of(query, content.items[0]))
+
+
+def _thumbnail_jpeg(query: ExportQuery, item: AnnotatedItem) -> bytes | None:
+    try:
+        return query.thumbnail(item, THUMBNAIL)
+    except UndecodableImageError:
+        return None
+
+
+def zoom_of(query: ExportQuery, item: AnnotatedItem) -> ZoomImage | None:
+    """The zoomable picture of ``item`` and its shapes; None where its bytes are unreadable."""
+    try:
+        return query.zoom_image(item, INTERACTIVE_SIZE)
+    except UndecodableImageError:
+        return None
+
+
+def annotated_preview(
+    query: ExportQuery, prepared: Prepared, on_page: Callable[[Callable[[], None]], None]
+) -> pn.Column:
     """The first drawn images as a grid of thumbnails; a thumbnail's Zoom button shows it
-    below in the zoom and hover view (the first image to begin with)."""
-    items = content.items
-    if not items:
+    below in the zoom and hover view (the first image to begin with). A click draws the
+    zoom on its worker thread and hands the change of the page to ``on_page``."""
+    thumbnails = prepared.thumbnails
+    if not thumbnails:
         return pn.Column(pn.pane.Markdown("No files in this order match the filters."))
-    zoomed = pn.Column(interactive_image(query, items[0]), sizing_mode="stretch_width")
-    heading = pn.pane.Markdown(_zoom_heading(items[0]))
+    first = thumbnails[0].item
+    zoomed = pn.Column(zoom_view(prepared.zoom), sizing_mode="stretch_width")
+    heading = pn.pane.Markdown(_zoom_heading(first))
 
-    def zoom(item) -> None:
-        with pn.io.hold():
+    def zoom(item: AnnotatedItem) -> None:
+        picture = zoom_of(query, item)
+
+        def show() -> None:
             heading.object = _zoom_heading(item)
-            zoomed[:] = [interactive_image(query, item)]
+            zoomed[:] = [zoom_view(picture)]
 
-    thumbnails = [_thumbnail(query, item, zoom) for item in items]
+        on_page(show)
+
+    gallery = [_thumbnail(shown, zoom) for shown in thumbnails]
     return pn.Column(
-        pn.FlexBox(*thumbnails, gap="12px", sizing_mode="stretch_width", name="preview-gallery"),
+        pn.FlexBox(*gallery, gap="12px", sizing_mode="stretch_width", name="preview-gallery"),
         heading,
         zoomed,
         sizing_mode="stretch_width",
@@ -235,21 +303,20 @@ def _zoom_heading(item) -> str:
     return f"#### {as_markdown(_caption(item))}: zoom, hover a shape"
 
 
-def _thumbnail(query: ExportQuery, item, zoom) -> pn.Column:
+def _thumbnail(shown: Thumbnail, zoom) -> pn.Column:
+    item = shown.item
     caption = _caption(item)
     label = pn.pane.HTML(
         f'<div class="thumb-caption" title="{as_html(caption)}">{as_html(caption)}</div>',
         width=THUMBNAIL,
         stylesheets=[CAPTION_CSS],
     )
-    try:
-        jpeg = query.thumbnail(item, THUMBNAIL)
-    except UndecodableImageError:
+    if shown.jpeg is None:
         return pn.Column(pn.pane.Markdown("*image bytes unreadable*", width=THUMBNAIL), label)
     button = pn.widgets.Button(label="Zoom", color="light", width=80, margin=(0, 10))
     button.on_click(lambda _event: zoom(item))
     return pn.Column(
-        pn.pane.JPG(jpeg, width=THUMBNAIL, alt_text=as_html(caption)),
+        pn.pane.JPG(shown.jpeg, width=THUMBNAIL, alt_text=as_html(caption)),
         label,
         button,
         width=THUMBNAIL + 20,
@@ -263,12 +330,15 @@ CAPTION_CSS = """
 
 
 def interactive_image(query: ExportQuery, item) -> pn.pane.Bokeh | pn.pane.Markdown:
+    """The zoom and hover view of ``item`` (``zoom_view`` of ``zoom_of``)."""
+    return zoom_view(zoom_of(query, item))
+
+
+def zoom_view(zoom: ZoomImage | None) -> pn.pane.Bokeh | pn.pane.Markdown:
     """A drawn image to zoom and hover: the picture, sent as a JPEG of at most
     ``INTERACTIVE_SIZE`` pixels a side, under hoverable annotation shapes in the full image's
     pixel coordinates (SPEC 2: x right, y down from the top-left corner, as displayed)."""
-    try:
-        zoom = query.zoom_image(item, INTERACTIVE_SIZE)
-    except UndecodableImageError:
+    if zoom is None:
         return pn.pane.Markdown("*image bytes unreadable*")
     width, height = zoom.width, zoom.height
     picture = "data:image/jpeg;base64," + base64.b64encode(zoom.jpeg).decode("ascii")
@@ -315,15 +385,25 @@ SHAPE_COLUMNS = ("xs", "ys", "annotation_id", "entity", "object_class", "confide
                  "attributes", "colour")  # fmt: skip
 
 
-def preview(
-    query: ExportQuery, views: PreviewViews | None = None
+def lay_out(
+    query: ExportQuery,
+    prepared: Prepared,
+    views: PreviewViews | None = None,
+    on_page: Callable[[Callable[[], None]], None] = lambda change: change(),
 ) -> tuple[str, pn.viewable.Viewable]:
-    """The counts line and the body of the preview for the query's current options; with
-    ``views``, a table kind shown before is updated in place rather than made anew."""
-    content = query.preview_content(PREVIEW_ROWS, GALLERY_IMAGES)
+    """The counts line and the body of a prepared preview; with ``views``, a table kind shown
+    before is updated in place rather than made anew. Changes the page: on the event loop."""
+    content = prepared.content
     body = {
         "table": lambda: table_preview(content, views),
         "members": lambda: members_preview(content, views),
-        "drawn": lambda: annotated_preview(query, content),
+        "drawn": lambda: annotated_preview(query, prepared, on_page),
     }[content.kind.preview]()
     return counts_line(content), body
+
+
+def preview(
+    query: ExportQuery, views: PreviewViews | None = None
+) -> tuple[str, pn.viewable.Viewable]:
+    """The counts line and the body of the preview for the query's current options."""
+    return lay_out(query, prepare(query), views)

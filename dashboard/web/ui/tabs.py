@@ -14,6 +14,7 @@ import panel as pn
 from dashboard.runtime import is_admin
 from dashboard.web.ui.admin import AdminTab
 from dashboard.web.ui.overview import Overview
+from dashboard.web.ui.page import on_page
 
 NO_WORKFLOW = "No workflow in the store yet."
 
@@ -46,7 +47,12 @@ class LazyTabs:
         build = self._builders.pop(index, None)  # atomic: two threads never build one tab
         if build is not None:
             self._built[index] = built = build()
-            self._slots[index][:] = [built]
+            slot = self._slots[index]
+
+            def change() -> None:
+                slot[:] = [built]
+
+            on_page(change)
 
     def built(self, index: int) -> pn.viewable.Viewable | None:
         """What tab ``index`` was built as (an Overview, an AdminTab), or None before."""
