@@ -1,7 +1,7 @@
 """Many users at once (issue 11): first paint, option changes and server memory per session.
 
     .venv/bin/python bench/bench_sessions.py [--changes 8] [--server-args "--num-threads 4"]
-                                             [--out bench/RESULTS-sessions.md]
+                                             [--out bench/RESULTS-sessions.md] [--one-user]
 
 Serves the demo data (a throwaway data folder, `assess-export serve` as `make serve` runs it,
 loopback only, no auth: the local user is admin) and drives Debian's Chromium through
@@ -283,8 +283,11 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class Bench:
-    def __init__(self, base: str, server: Server, store, changes: int) -> None:
+    def __init__(
+        self, base: str, server: Server, store, changes: int, one_user: bool = False
+    ) -> None:
         self.base, self.server, self.store, self.changes = base, server, store, changes
+        self.one_user = one_user  # only the warm-up and the one-user phase
         self.probe = Probe(base)
         self.phases: list[Phase] = []
         self.misses: list[str] = []
@@ -391,6 +394,10 @@ class Bench:
             )
             results["option change, max (one user)"] = max(alone)
             self.end(phase)
+            if self.one_user:
+                await browser.close()
+                self.probe.stop()
+                return results
             await asyncio.sleep(1)
 
             # Ten sessions opened one by one and kept open: RSS per session.
@@ -503,6 +510,7 @@ def report(results: dict, bench: Bench, args, started: float, load: tuple) -> st
         f"{platform.python_version()}; load average at the start {load[0]:.2f}, at the end "
         f"{os.getloadavg()[0]:.2f}; whole run {time.monotonic() - started:.0f} s "
         f"(`bench/bench_sessions.py --changes {args.changes}"
+        + (" --one-user" if args.one_user else "")
         + (f" --server-args {shlex.quote(args.server_args)}" if args.server_args else "")
         + "`). Demo workflow (240 files), served by `assess-export serve"
         + (f" {args.server_args}" if args.server_args else "")
@@ -521,10 +529,10 @@ def report(results: dict, bench: Bench, args, started: float, load: tuple) -> st
             limit = f"{target:g} MB" if name.endswith("(MB)") else figure("", target)
             verdict = f"{'met' if value < target else 'MISSED'} (< {limit})"
         lines.append(f"| {name} | {figure(name, value)} | {verdict} |")
-    rss = ", ".join(f"{value:.0f}" for value in results["rss"])
+    if "rss" in results:
+        rss = ", ".join(f"{value:.0f}" for value in results["rss"])
+        lines += ["", f"Server RSS (MB) with 0, 1, ..., 10 Admin sessions open: {rss}."]
     lines += [
-        "",
-        f"Server RSS (MB) with 0, 1, ..., 10 Admin sessions open: {rss}.",
         "",
         "| phase | seconds | server CPU s | server CPUs busy | browser CPU s | browser CPUs busy |",
         "|---|---:|---:|---:|---:|---:|",
@@ -549,7 +557,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=8, help="option changes per session")
     parser.add_argument("--server-args", default="", help="more `assess-export serve` options")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-sessions.md"))
+    parser.add_argument(
+        "--out",
+        help="the report's file (default bench/RESULTS-sessions.md; with --one-user, printed "
+        "only unless given)",
+    )
+    parser.add_argument(
+        "--one-user",
+        action="store_true",
+        help="only the warm-up and the one-user phase: a quick before-and-after of one change",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -571,11 +588,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     with serving as base:
         server = Server(server_pid(data / "serve.log"))
-        bench = Bench(base, server, store, args.changes)
+        bench = Bench(base, server, store, args.changes, args.one_user)
         results = asyncio.run(bench.run())
     store.dispose()
     text = report(results, bench, args, started, load)
-    out = Path(args.out)
+    if args.one_user and not args.out:
+        print(text)
+        return
+    out = Path(args.out or ROOT / "bench" / "RESULTS-sessions.md")
     kept = ""
     if out.exists():  # a hand-written history after the generated section stays
         old = out.read_text()
