@@ -8,6 +8,7 @@ import re
 from urllib.parse import parse_qs, unquote, urlparse
 
 import panel as pn
+import pytest
 
 from dashboard.export import ExportQuery
 from dashboard.links import verify
@@ -240,3 +241,19 @@ def test_a_callback_knows_whether_it_runs_on_the_event_loop_or_a_worker_thread()
     assert asyncio.run(on_the_loop()) is True
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(on_event_loop).result() is False
+
+
+def test_a_preview_that_fails_unexpectedly_raises_and_leaves_no_spinner(hand_store, monkeypatch):
+    """A fault that is not the database's is raised (the server logs it), and the preview
+    does not keep showing that it is being made."""
+    from dashboard.web.ui import admin as admin_module
+
+    tab = tab_for(hand_store)
+
+    def broken(_query):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(admin_module, "prepare", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        tab.layout.value = "wide"
+    assert tab.body.loading is False

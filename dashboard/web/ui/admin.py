@@ -326,6 +326,7 @@ class AdminTab(pn.viewable.Viewer):
             action = self._action()
         except Exception as exc:
             if not is_database_failure(exc):
+                on_page(lambda: setattr(self.body, "loading", False))  # no spinner for ever
                 raise
             failed = f"**{as_markdown(database_trouble(exc))}**"
             action = _help("The export is offered again once the database answers.")
