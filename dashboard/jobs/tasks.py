@@ -146,8 +146,11 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
     for left in exports.glob(f"{final.name}.partial-*"):  # from a worker that was killed
         left.unlink(missing_ok=True)
     partial = final.with_name(f"{final.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    output = str(exports)  # what a failure of the environment names
+    output = settings.exports_location  # what a failure of the environment names
     try:
+        archives = records.job_archives(settings)
+        archives.check_writable()  # before the drawing, not after it
+        output = str(exports)
         query = ExportQuery(store, **job.options)
 
         def progress(done: int, total: int) -> None:
@@ -163,7 +166,7 @@ def execute(store: Store, job_id: str, workers: int | None = None) -> bool:
             )
         size = partial.stat().st_size
         output = settings.exports_location
-        records.job_archives(settings).put_file(records.archive_key(job_id), partial)
+        archives.put_file(records.archive_key(job_id), partial)
     except Exception as exc:
         partial.unlink(missing_ok=True)
         line = environment_failure(exc, db_url=store.db_url, output=output)

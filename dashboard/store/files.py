@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -32,6 +33,17 @@ class FileStorage:
         self.local = "file" in protocols  # s3fs's protocol is ("s3", "s3a")
         if self.local:
             self.fs.makedirs(self.root, exist_ok=True)
+
+    def check_writable(self) -> None:
+        """Raise an OSError now if keys cannot be written here: a local folder that cannot be
+        made or written, or a bucket that does not exist (a long job asks before its work)."""
+        if self.local:
+            if not os.access(self.root, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied", self.root)
+            return
+        bucket = self.root.split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            raise FileNotFoundError(errno.ENOENT, "No such bucket", bucket)
 
     def _path(self, key: str) -> str:
         if key.startswith("/") or ".." in key.split("/"):

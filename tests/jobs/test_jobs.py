@@ -263,3 +263,23 @@ def test_an_archive_no_longer_kept_is_refused_with_a_clear_error(job_store, tmp_
     (job_store.settings.exports_dir / f"{job_id}.zip").unlink()
     with pytest.raises(LinkError, match="no longer kept on the server"):
         records.finished_job_file(job_store, job_id, "anna")
+
+
+def test_a_job_whose_archives_cannot_be_kept_fails_before_drawing_anything(job_store, monkeypatch):
+    """ASSESS_EXPORTS_URL where nothing can be written: the job fails at once with where and
+    why, without drawing the archive first (it would be thrown away)."""
+    unreachable = "/proc/no-such-place/exports"
+    job_store.settings = dataclasses.replace(job_store.settings, exports_url=unreachable)
+    query = ExportQuery(job_store, workflow="harbour", layout="annotated", order="8492192")
+    job_id = records.create_job(job_store, "anna", query.options())
+
+    def drawn(*_args, **_kwargs):
+        raise AssertionError("the archive was drawn")
+
+    monkeypatch.setattr(ExportQuery, "write_annotated_zip", drawn)
+    assert tasks.execute(job_store, job_id, workers=1)
+    job = records.get_job(job_store, job_id)
+    assert job.status is JobStatus.failed
+    assert job.error.startswith(f"writing {unreachable}"), job.error
+    assert job.error.endswith("failed: No such file or directory"), job.error
+    assert list(job_store.settings.exports_dir.glob("*.partial-*")) == []
