@@ -97,7 +97,7 @@ def run(path: str, data: Path) -> dict:
     started = time.perf_counter()
     sent = 0
     if path == "ours":
-        gallery = preview.annotated_preview(query)
+        _, gallery = preview.lay_out(query, preview.prepare(query))
         sent += sum(len(p.object) for p in gallery.select(preview.pn.pane.JPG))
         for item in items:
             figure = preview.interactive_image(query, item).object

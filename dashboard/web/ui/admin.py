@@ -343,7 +343,7 @@ class AdminTab(pn.viewable.Viewer):
             if prepared is None:
                 summary, content = failed, []
             else:
-                summary, body = lay_out(query, prepared, self.views, on_page)
+                summary, body = lay_out(query, prepared, self.views)
                 content = [body]
             # One message to the browser: the preview and its link never show apart.
             self._show_action(action)

@@ -9,7 +9,6 @@ out (on the event loop: ``dashboard.web.ui.page``).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,6 +19,7 @@ from bokeh.plotting import figure as bokeh_figure
 from dashboard.export import ExportQuery, Preview, UndecodableImageError, ZoomImage
 from dashboard.spec.options import Layout
 from dashboard.spec.records import AnnotatedItem
+from dashboard.web.ui.page import on_page
 from dashboard.web.ui.safe import as_html, as_markdown, column_titles
 
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
@@ -147,17 +147,17 @@ class PreviewViews:
     def table(self, layout: Layout, frame: pd.DataFrame, total: int, build) -> _Shown:
         """The shown table of ``layout`` holding ``frame``; ``build(widths)`` makes a new one."""
         shown = self._shown.get(layout)
+        widths = column_widths(frame, WIDTHS[layout])
         if shown is None:
-            shown = self._shown[layout] = build(column_widths(frame, WIDTHS[layout]))
+            shown = self._shown[layout] = build(widths)
             return shown
-        if not _takes_rows(shown.table, frame, layout):
+        if not _takes_rows(shown.table, frame, widths):
             # the new table's columns are as wide as the old one's were, or wider: after a
             # few changes they fit every preview and the table is kept
-            widths = column_widths(frame, WIDTHS[layout])
-            kept = {
-                name: max(width, shown.table.widths.get(name, 0)) for name, width in widths.items()
-            }
-            shown = self._shown[layout] = build(kept)
+            old = shown.table.widths
+            shown = self._shown[layout] = build(
+                {name: max(width, old.get(name, 0)) for name, width in widths.items()}
+            )
             return shown
         shown.total = total
         shown.table.param.update(value=frame, page=1)
@@ -166,9 +166,9 @@ class PreviewViews:
         return shown
 
 
-def _takes_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame, layout: Layout) -> bool:
+def _takes_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame, widths: dict[str, int]) -> bool:
     """Whether ``table`` can show ``frame`` by a change of its rows alone: the same columns,
-    each wide enough, and as many rows on its first page as it shows now.
+    each as wide as ``widths`` or wider, and as many rows on its first page as it shows now.
 
     Anything else makes a new table. Tabulator keeps the height it had and would render only
     the rows that fit (found by tests/ui/test_hostile_text.py, after paging to a short last
@@ -179,7 +179,6 @@ def _takes_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame, layout: Layout
         return False
     if _page_rows(table) != min(len(frame), PAGE_ROWS):
         return False
-    widths = column_widths(frame, WIDTHS[layout])
     return all(width <= table.widths.get(name, 0) for name, width in widths.items())
 
 
@@ -264,9 +263,7 @@ def zoom_of(query: ExportQuery, item: AnnotatedItem) -> ZoomImage | None:
         return None
 
 
-def annotated_preview(
-    query: ExportQuery, prepared: Prepared, on_page: Callable[[Callable[[], None]], None]
-) -> pn.Column:
+def annotated_preview(query: ExportQuery, prepared: Prepared) -> pn.Column:
     """The first drawn images as a grid of thumbnails; a thumbnail's Zoom button shows it
     below in the zoom and hover view (the first image to begin with). A click draws the
     zoom on its worker thread and hands the change of the page to ``on_page``."""
@@ -386,10 +383,7 @@ SHAPE_COLUMNS = ("xs", "ys", "annotation_id", "entity", "object_class", "confide
 
 
 def lay_out(
-    query: ExportQuery,
-    prepared: Prepared,
-    views: PreviewViews | None = None,
-    on_page: Callable[[Callable[[], None]], None] = lambda change: change(),
+    query: ExportQuery, prepared: Prepared, views: PreviewViews | None = None
 ) -> tuple[str, pn.viewable.Viewable]:
     """The counts line and the body of a prepared preview; with ``views``, a table kind shown
     before is updated in place rather than made anew. Changes the page: on the event loop."""
@@ -397,13 +391,6 @@ def lay_out(
     body = {
         "table": lambda: table_preview(content, views),
         "members": lambda: members_preview(content, views),
-        "drawn": lambda: annotated_preview(query, prepared, on_page),
+        "drawn": lambda: annotated_preview(query, prepared),
     }[content.kind.preview]()
     return counts_line(content), body
-
-
-def preview(
-    query: ExportQuery, views: PreviewViews | None = None
-) -> tuple[str, pn.viewable.Viewable]:
-    """The counts line and the body of the preview for the query's current options."""
-    return lay_out(query, prepare(query), views)
