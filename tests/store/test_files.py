@@ -202,3 +202,16 @@ def test_open_store_keeps_image_bytes_in_s3(s3_endpoint, bucket, tmp_path):
         assert (data_file.width, data_file.height, data_file.byte_size) == (7, 5, len(data))
     finally:
         store.dispose()
+
+
+def test_a_place_that_cannot_keep_files_is_told_before_any_write(s3_endpoint, bucket, tmp_path):
+    """``check_writable``: an existing bucket (a fresh prefix in it) or folder passes; a
+    bucket that does not exist is an OSError naming it, and nothing is written anywhere."""
+    FileStorage(
+        f"s3://{bucket}/fresh/prefix", endpoint_url=s3_endpoint, **CREDENTIALS
+    ).check_writable()
+    FileStorage(str(tmp_path / "kept")).check_writable()
+    missing = FileStorage("s3://no-such-bucket/exports", endpoint_url=s3_endpoint, **CREDENTIALS)
+    with pytest.raises(FileNotFoundError, match="no-such-bucket"):
+        missing.check_writable()
+    assert object_keys(s3_endpoint, bucket) == []
