@@ -15,7 +15,8 @@ Files are generated until the long layout has at least ``rows`` rows (2 per anno
 1 per attribute value): ~21,000 files and ~190,000 annotations per million rows.
 
 The schema comes from ``open_store`` (Alembic migrations); the rows go in by bulk loads, not
-the ORM writer: stdlib ``sqlite3.executemany`` for SQLite, ``COPY`` for PostgreSQL.
+the ORM writer: stdlib ``sqlite3.executemany`` for SQLite, ``COPY`` for PostgreSQL. Then
+the assessment summaries are counted as the writer counts them (``store.summary.recount``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from dashboard.store import summary  # noqa: E402
 from dashboard.store.db import Store, open_store  # noqa: E402
 from dashboard.store.models import (  # noqa: E402
     Attribute,
@@ -48,7 +50,7 @@ from dashboard.store.models import (  # noqa: E402
 )
 
 WORKFLOW = "bench-export"
-GENERATOR_VERSION = 1  # bump when the generated data changes (cached databases are rebuilt)
+GENERATOR_VERSION = 2  # bump when the generated data changes (cached databases are rebuilt)
 BATCH = 50_000
 
 CLASSES = [
@@ -99,7 +101,7 @@ BIG_TABLES = {
         "storage_key",
     ],
     "assessment": ["id", "data_file_id", "stage", "stage_kind", "assessed_by", "assessed_at"],
-    "entity": ["id", "workflow_id"],
+    "entity": ["id", "workflow_id", "number"],
     "annotation": [
         "id",
         "assessment_id",
@@ -235,8 +237,8 @@ class _Generator:
 
     def _entity(self, batch) -> str:
         entity_id = _uuid(self.rng)
-        batch.rows["entity"].append((entity_id, self.workflow_id))
         self.totals.entities += 1
+        batch.rows["entity"].append((entity_id, self.workflow_id, self.totals.entities))
         return entity_id
 
     def file(self, batch: _Batch, case_id: int, count: int, when: datetime, at) -> None:
@@ -415,6 +417,9 @@ def _load_postgres(url: str, batches: Iterator[_Batch]) -> None:
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                         f"(SELECT coalesce(max(id), 1) FROM {table}))"
                     )
+            cursor.execute(
+                "SELECT setval('entity_number_seq', (SELECT coalesce(max(number), 1) FROM entity))"
+            )
         connection.commit()
         connection.autocommit = True
         connection.execute("VACUUM ANALYZE")  # what autovacuum does soon after a bulk load
@@ -431,6 +436,11 @@ def generate(db_url: str, files_url: str, rows: int, seed: int = 20261128) -> To
             _load_sqlite(store.engine.url.database, generator.batches(rows, _sqlite_time))
         else:
             _load_postgres(db_url, generator.batches(rows, lambda moment: moment))
+        with store.engine.begin() as connection:  # what the writer keeps (store/summary.py)
+            summary.recount(connection)
+        if store.dialect == "postgresql":  # what autovacuum does soon after
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("VACUUM ANALYZE assessment_summary"))
     finally:
         store.dispose()
     generator.totals.seconds = time.perf_counter() - started

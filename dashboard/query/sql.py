@@ -30,6 +30,7 @@ from dashboard.spec.options import LOCATION, LONG_COLUMNS, NO_CONFIDENCE, OBJECT
 from dashboard.store.models import (
     Annotation,
     Assessment,
+    AssessmentSummary,
     Attribute,
     AttributeValue,
     Case,
@@ -57,6 +58,7 @@ annotations = Annotation.__table__
 object_classes = ObjectClass.__table__
 attribute_values = AttributeValue.__table__
 attributes = Attribute.__table__
+summaries = AssessmentSummary.__table__
 
 
 @dataclass(frozen=True)
@@ -445,23 +447,19 @@ def _has_rows(assessment_id) -> ColumnElement:
 def counts(filters: Filters) -> Select:
     """Files, assessments, entities, annotations and attribute values in scope, in one
     statement: the numbers of ``counts_direct``, the same for every filter combination (a
-    test compares the two), in a shape that costs less cold (bench/bench_counts.py).
+    test compares the two), read from the assessment summaries (``models.AssessmentSummary``:
+    one row per assessment, entity and object class) instead of every annotation and value,
+    so that a new combination counts fast cold (bench/bench_counts.py).
 
-    - Distinct entities by GROUP BY, not DISTINCT or UNION: SQLite then sorts the ids once
-      instead of inserting each into a temporary B-tree (2-3x less for 100k ids), and
-      PostgreSQL may hash them.
-    - Only the bare (assessment, entity) pairs, entity-level values without an annotation of
-      their entity in that assessment, can add an entity the annotations do not name: they
-      are found once (the CTE ``bare``) for the entity count and the bare entities, and the
-      entity count groups the annotations' entities and theirs.
-    - Empty assessments by two anti joins (no annotation, then no value), not the NOT of an
-      OR, which PostgreSQL runs as hashed subplans over every annotation and value.
-    - With object classes, the kept annotations are read once (the CTE ``kept``) and the
-      values are found from them through the value index (assessment, entity, annotation),
-      not by two correlated lookups per value; and two numbers are known without reading:
-      every assessment in scope keeps an annotation (no empty ones), and an entity-level
-      value stays only where its entity keeps an annotation in that assessment (so no bare
-      entities, and the entities are those of the kept annotations).
+    - Distinct entities by their integer ``number``, counted with the annotations and values
+      in one pass over the summary rows in scope (no UUID text, no second read).
+    - A bare (assessment, entity) pair, values without an annotation of their entity in that
+      assessment, is a summary row of entity-level values (no class) without a row of a
+      class beside it; an empty assessment is one without summary rows.
+    - With object classes: the kept rows are those of the kept classes; an entity-level value
+      stays where its entity keeps an annotation in that assessment (the entity-level row
+      beside a kept row); and two numbers are known without reading: every assessment in
+      scope keeps an annotation (no empty ones), and no pair is bare.
     """
     filed = workflow_files(filters).cte("filed").prefix_with("NOT MATERIALIZED")
     scoped = _scoped(filters.assessments, select(filed.c.id)).cte("scoped")
@@ -489,117 +487,81 @@ def _file_counts(files) -> list[ColumnElement]:
     ]
 
 
-def _distinct_count(ids) -> ColumnElement:
-    """How many different values the one column of ``ids`` (a selectable) holds."""
-    column = ids.selected_columns[0] if isinstance(ids, Select) else ids.c[0]
-    grouped = ids.group_by(column) if isinstance(ids, Select) else select(column).group_by(column)
-    return select(func.count()).select_from(grouped.subquery()).scalar_subquery()
+def _summed(scoped, *where: ColumnElement):
+    """The distinct entities, annotations and values of the summary rows of the assessments
+    in scope (and ``where``), in one pass: a one-row subquery."""
+    return (
+        select(
+            func.count(summaries.c.entity_number.distinct()).label("entities"),
+            func.coalesce(func.sum(summaries.c.annotations), 0).label("annotations"),
+            func.coalesce(func.sum(summaries.c.attribute_values), 0).label("attribute_values"),
+        )
+        .join(scoped, summaries.c.assessment_id == scoped.c.id)
+        .where(*where)
+        .subquery("summed")
+    )
 
 
 def _unfiltered_counts(scoped) -> list[ColumnElement]:
     """Every annotation and value of the assessments in scope."""
-    # An annotation-level value shares its annotation's entity and assessment (the writer
-    # enforces it), so entity-level values are the only ones that can add an entity or an
-    # (assessment, entity) pair without an annotation.
-    entity_level = (
-        select(attribute_values.c.assessment_id, attribute_values.c.entity_id)
-        .join(
-            scoped,
-            and_(
-                attribute_values.c.assessment_id == scoped.c.id,
-                attribute_values.c.annotation_id.is_(None),
-            ),
-        )
-        .cte("entity_level")
-        # Found first: inlined, PostgreSQL may take every entity-level value of the table
-        # without an annotation first and then look each up in the assessments in scope
-        # (a nested loop over the CTE: 7 s for Latest on 1M rows).
-        .prefix_with("MATERIALIZED")
-    )
-    # (assessment, entity) pairs with values but no annotation: one extra wide row each; their
-    # entities are the only ones the annotations do not name.
+    summed = _summed(scoped)
+    entity_level = summaries.alias("entity_level")
+    beside = summaries.alias("beside")
     bare = (
-        select(entity_level.c.assessment_id, entity_level.c.entity_id)
+        select(func.count())
+        .select_from(entity_level)
+        .join(scoped, entity_level.c.assessment_id == scoped.c.id)
         .where(
-            ~select(annotations.c.id)
+            entity_level.c.object_class_id.is_(None),
+            ~select(beside.c.id)
             .where(
-                annotations.c.assessment_id == entity_level.c.assessment_id,
-                annotations.c.entity_id == entity_level.c.entity_id,
+                beside.c.assessment_id == entity_level.c.assessment_id,
+                beside.c.entity_number == entity_level.c.entity_number,
+                beside.c.object_class_id.is_not(None),
             )
-            .exists()
-        )
-        .group_by(entity_level.c.assessment_id, entity_level.c.entity_id)
-        .cte("bare")
-    )
-    annotated = select(annotations.c.entity_id.label("entity_id")).join(
-        scoped, annotations.c.assessment_id == scoped.c.id
-    )
-    entity_ids = union_all(annotated, select(bare.c.entity_id)).subquery("entity_ids")
-    return [
-        select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
-        _distinct_count(entity_ids).label("entities"),
-        select(func.count())
-        .select_from(annotations.join(scoped, annotations.c.assessment_id == scoped.c.id))
-        .scalar_subquery()
-        .label("annotations"),
-        select(func.count())
-        .select_from(attribute_values.join(scoped, attribute_values.c.assessment_id == scoped.c.id))
-        .scalar_subquery()
-        .label("attribute_values"),
-        select(func.count()).select_from(bare).scalar_subquery().label("bare_entities"),
-        select(func.count())
-        .select_from(scoped)
-        .where(
-            ~select(annotations.c.id).where(annotations.c.assessment_id == scoped.c.id).exists(),
-            ~select(attribute_values.c.id)
-            .where(attribute_values.c.assessment_id == scoped.c.id)
             .exists(),
         )
         .scalar_subquery()
-        .label("empty_assessments"),
+    )
+    empty = (
+        select(func.count())
+        .select_from(scoped)
+        .where(~select(summaries.c.id).where(summaries.c.assessment_id == scoped.c.id).exists())
+        .scalar_subquery()
+    )
+    return [
+        select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
+        summed.c.entities,
+        summed.c.annotations,
+        summed.c.attribute_values,
+        bare.label("bare_entities"),
+        empty.label("empty_assessments"),
     ]
 
 
 def _class_counts(scoped, class_ids: tuple[int, ...]) -> list[ColumnElement]:
     """The annotations of the kept classes and the values that stay with them (SPEC 3, more
     filters: ``kept_annotation``, ``kept_value``)."""
-    kept = (
-        select(annotations.c.id, annotations.c.assessment_id, annotations.c.entity_id)
-        .join(scoped, annotations.c.assessment_id == scoped.c.id)
-        .where(kept_annotation(class_ids))
-        .cte("kept")
-    )
-    # A kept annotation's values: its assessment and entity are theirs (the writer enforces
-    # it), so the value index (assessment, entity, annotation) finds them.
-    of_kept = (
-        select(func.count())
-        .select_from(
-            kept.join(
-                attribute_values,
-                and_(
-                    attribute_values.c.assessment_id == kept.c.assessment_id,
-                    attribute_values.c.entity_id == kept.c.entity_id,
-                    attribute_values.c.annotation_id == kept.c.id,
-                ),
-            )
-        )
-        .scalar_subquery()
-    )
+    kept_class = summaries.c.object_class_id.in_(class_ids)
+    summed = _summed(scoped, kept_class)
     # The entity-level values of each (assessment, entity) with a kept annotation.
     pairs = (
-        select(kept.c.assessment_id, kept.c.entity_id)
-        .group_by(kept.c.assessment_id, kept.c.entity_id)
+        select(summaries.c.assessment_id, summaries.c.entity_number)
+        .join(scoped, summaries.c.assessment_id == scoped.c.id)
+        .where(kept_class)
+        .group_by(summaries.c.assessment_id, summaries.c.entity_number)
         .subquery("pairs")
     )
-    entity_level = (
-        select(func.count())
+    entity_level = summaries.alias("entity_level")
+    of_kept_entities = (
+        select(func.coalesce(func.sum(entity_level.c.attribute_values), 0))
         .select_from(
             pairs.join(
-                attribute_values,
+                entity_level,
                 and_(
-                    attribute_values.c.assessment_id == pairs.c.assessment_id,
-                    attribute_values.c.entity_id == pairs.c.entity_id,
-                    attribute_values.c.annotation_id.is_(None),
+                    entity_level.c.assessment_id == pairs.c.assessment_id,
+                    entity_level.c.object_class_id.is_(None),
+                    entity_level.c.entity_number == pairs.c.entity_number,
                 ),
             )
         )
@@ -608,9 +570,9 @@ def _class_counts(scoped, class_ids: tuple[int, ...]) -> list[ColumnElement]:
     zero = literal(0, Integer)
     return [
         select(func.count()).select_from(scoped).scalar_subquery().label("assessments"),
-        _distinct_count(select(kept.c.entity_id)).label("entities"),
-        select(func.count()).select_from(kept).scalar_subquery().label("annotations"),
-        (of_kept + entity_level).label("attribute_values"),
+        summed.c.entities,
+        summed.c.annotations,
+        (summed.c.attribute_values + of_kept_entities).label("attribute_values"),
         # Kept entity-level values are of entities with a kept annotation in that assessment.
         zero.label("bare_entities"),
         # Every assessment in scope keeps an annotation (Assessments.conditions).

@@ -222,6 +222,9 @@ class Entity(Base):
         ForeignKey("workflow.id", ondelete="CASCADE"), primary_key=True
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # A short key of the entity, unique in the store: what ``AssessmentSummary`` counts
+    # distinct entities by (integers group 3x faster than UUID text). Given by the writer.
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
 
 
 class Annotation(Base):
@@ -272,6 +275,37 @@ class AttributeValue(Base):
 
     assessment: Mapped[Assessment] = relationship(back_populates="attribute_values")
     attribute: Mapped[Attribute] = relationship()
+
+
+class AssessmentSummary(Base):
+    """What one entity has in one assessment, counted: the rows ``query.sql.counts`` reads
+    instead of every annotation and value (migration 0005).
+
+    One row per (assessment, entity, object class) with the entity's annotations of that
+    class and their attribute values, and one row with ``object_class_id`` NULL for the
+    entity's entity-level values (annotation None), if it has any there. An assessment
+    without annotations and values has no row. Kept by the writer (``store.summary``): every
+    write of annotations or values recounts the assessments it wrote to.
+    """
+
+    __tablename__ = "assessment_summary"
+    __table_args__ = (
+        # Covering: the counts read only this index.
+        Index(
+            "ix_assessment_summary_assessment",
+            "assessment_id",
+            "object_class_id",
+            "entity_number",
+            "annotations",
+            "attribute_values",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessment.id", ondelete="CASCADE"))
+    entity_number: Mapped[int] = mapped_column(BigInteger)  # Entity.number
+    object_class_id: Mapped[int | None] = mapped_column(Integer)  # None: entity-level values
+    annotations: Mapped[int] = mapped_column(Integer)
+    attribute_values: Mapped[int] = mapped_column(Integer)
 
 
 class JobStatus(enum.StrEnum):

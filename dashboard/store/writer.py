@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from dashboard.errors import InvalidValueError, MissingImageError, UnknownChoiceError
 from dashboard.spec.colours import colour_at
 from dashboard.spec.geometry import Geometry, displayed_size, parse_wkt
+from dashboard.store import summary
 from dashboard.store.files import FileStorage
 from dashboard.store.models import (
     RESERVED_ATTRIBUTE_NAMES,
@@ -342,7 +343,9 @@ def entity(session: Session, workflow: Workflow, entity_id: str | None = None) -
     """
     entity_id = entity_uuid(entity_id) if entity_id else str(uuid.uuid4())
     if session.get(Entity, (workflow.id, entity_id)) is None:
-        session.add(Entity(workflow_id=workflow.id, id=entity_id))
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        number = _Ids(session, "entity", postgresql, column="number", block=1).take()
+        session.add(Entity(workflow_id=workflow.id, id=entity_id, number=number))
         session.flush()
     return entity_id
 
@@ -406,7 +409,7 @@ def add_annotation(
         frame=frame,
     )
     session.add(annotation)
-    session.flush()
+    summary.recount(session, [assessment.id])
     return annotation
 
 
@@ -458,6 +461,7 @@ def add_value(
         confidence=confidence,
     )
     session.add(attribute_value)
+    summary.recount(session, [assessment.id])
     return attribute_value
 
 
@@ -507,7 +511,8 @@ class BulkWriter:
     holds at every insert. Memory is bounded by ``batch_rows``, not by the input.
 
     The caller's transaction makes the import all or nothing; ``finish()`` writes what still
-    waits (and moves PostgreSQL's sequences past kept ids).
+    waits, counts the summaries of the assessments written to (``store.summary``) and moves
+    PostgreSQL's sequences past kept ids.
     """
 
     _ORDER = (Case, DataFile, Assessment, Entity, Annotation, AttributeValue)  # parents first
@@ -526,6 +531,7 @@ class BulkWriter:
         self._entities: dict[tuple[int, str], str] = {}  # (workflow, as given) -> UUID
         self._cases: dict[int, dict[tuple[int | None, str], int]] = {}  # workflow -> key -> id
         self._next_count: dict[int, int] = {}  # case id -> the count of its next file
+        self._summarised: set[int] = set()  # assessments with annotations or values written
         session.flush()
         if not self.postgresql:  # take SQLite's write lock now: no one else counts on our ids
             session.execute(text("DELETE FROM entity WHERE 0"))
@@ -641,6 +647,7 @@ class BulkWriter:
             class_confidence=class_confidence,
             frame=frame,
         )
+        self._summarised.add(assessment_id)
         return AnnotationRef(annotation_id, assessment_id, entity_id)
 
     def value(
@@ -668,6 +675,7 @@ class BulkWriter:
             value=text_,
             confidence=confidence,
         )
+        self._summarised.add(assessment_id)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -691,6 +699,7 @@ class BulkWriter:
 
     def finish(self) -> None:
         self.flush()
+        summary.recount(self.session, self._summarised)
         if self.keep_ids and self.postgresql:
             advance_sequences(self.session)
 
@@ -711,7 +720,8 @@ class BulkWriter:
             return known
         canonical = entity_uuid(entity_id)
         if (workflow_id, canonical) not in self._entities:
-            self._add(Entity, workflow_id=workflow_id, id=canonical)
+            number = self._number.take()
+            self._add(Entity, workflow_id=workflow_id, id=canonical, number=number)
             self._entities[(workflow_id, canonical)] = canonical
         self._entities[(workflow_id, entity_id)] = canonical
         return canonical
@@ -729,6 +739,16 @@ class BulkWriter:
             ids = self._ids[model] = _Ids(self.session, model.__tablename__, self.postgresql)
         return ids.take()
 
+    @property
+    def _number(self) -> _Ids:
+        """The numbers of new entities (``Entity.number``)."""
+        numbers = self._ids.get(Entity)
+        if numbers is None:
+            numbers = self._ids[Entity] = _Ids(
+                self.session, "entity", self.postgresql, column="number"
+            )
+        return numbers
+
     def _load_cases(self, workflow_id: int) -> dict[tuple[int | None, str], int]:
         """The workflow's cases, and the count each one's next file gets."""
         cases = {}
@@ -745,17 +765,21 @@ class BulkWriter:
 
 
 class _Ids:
-    """New ids of one table, in increasing order, that nobody else can take."""
+    """New ids of one table (or another numbered column), in increasing order, that nobody
+    else can take."""
 
-    def __init__(self, session: Session, table: str, postgresql: bool) -> None:
+    def __init__(
+        self, session: Session, table: str, postgresql: bool, column: str = "id", block: int = 64
+    ) -> None:
         self.session = session
         self.table = table
+        self.column = column
         self.postgresql = postgresql
         self.block: list[int] = []
-        self.size = 64  # PostgreSQL: ids fetched per round trip, doubling to 8192
+        self.size = block  # PostgreSQL: ids fetched per round trip, doubling to 8192
         self.next = None
         if not postgresql:  # the write lock is held: count on from the greatest id
-            greatest = session.execute(text(f"SELECT MAX(id) FROM {table}")).scalar()
+            greatest = session.execute(text(f"SELECT MAX({column}) FROM {table}")).scalar()
             self.next = (greatest or 0) + 1
 
     def take(self) -> int:
@@ -765,7 +789,7 @@ class _Ids:
         if not self.block:
             rows = self.session.execute(
                 text(
-                    f"SELECT nextval(pg_get_serial_sequence('{self.table}', 'id')) "
+                    f"SELECT nextval(pg_get_serial_sequence('{self.table}', '{self.column}')) "
                     "FROM generate_series(1, :n)"
                 ),
                 {"n": self.size},

@@ -29,6 +29,7 @@ from dashboard.store import writer
 from dashboard.store.models import (
     Annotation,
     Assessment,
+    AssessmentSummary,
     Attribute,
     AttributeValue,
     Base,
@@ -171,7 +172,7 @@ def test_migrating_twice_changes_nothing(store):
     from dashboard.store.db import SCHEMA_HEAD, alembic_config
 
     head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
-    assert head == SCHEMA_HEAD == "0004"  # opening skips Alembic only at the true head
+    assert head == SCHEMA_HEAD == "0005"  # opening skips Alembic only at the true head
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
             (head,)
@@ -278,6 +279,7 @@ def test_rows_within_the_constraints_are_kept(store, world):
         "assessment": 1,
         "annotation": 3,
         "attribute_value": 2,
+        "assessment_summary": 1,  # the world's annotation, written by the writer
     }
 
 
@@ -308,6 +310,7 @@ def test_deleting_a_workflow_cascades_to_everything_it_holds(store, world):
         "assessment": 0,
         "annotation": 0,
         "attribute_value": 0,
+        "assessment_summary": 0,
     }
 
 
@@ -397,6 +400,7 @@ def test_workflow_order_data_source_and_case_are_get_or_create(store, world):
         "assessment": 1,
         "annotation": 1,
         "attribute_value": 0,
+        "assessment_summary": 1,
     }
 
 
@@ -738,24 +742,24 @@ def test_a_value_of_an_annotation_must_be_of_its_entity_and_assessment(store):
         writer.add_value(s, tax, first, annotation.entity_id, "note", "ok", None, annotation)
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, tmp_path, request):
-    """Migration 0004: the entity's key becomes (workflow, UUID). A store of 0003 where one
-    UUID was used in two workflows (the long-CSV import of old) gets the missing record, and
-    every annotation and value survives the table copies (foreign keys off on SQLite)."""
+def old_store(backend: str, tmp_path, request, revision: str) -> str:
+    """The URL of a store at an earlier migration holding two workflows with one file and
+    one assessment each, where one UUID is used in both (the long-CSV import of old): E1
+    with an annotation and a value in each, and an entity-level value in the second; E2, an
+    entity without rows."""
     from alembic import command
     from sqlalchemy import text
 
-    from dashboard.store.db import alembic_config, make_engine, open_store, schema_version
+    from dashboard.store.db import alembic_config, make_engine
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
         url = request.getfixturevalue("pg_schema_url")
     engine = make_engine(url)
-    command.upgrade(alembic_config(engine), "0003")
+    command.upgrade(alembic_config(engine), revision)
+    # Before 0004 an entity was one record whatever its workflows; since, one per workflow.
+    entities = f"('{E1}', 1), ('{E2}', 1)" + (f", ('{E1}', 2)" if revision >= "0004" else "")
     statements = [
         "INSERT INTO workflow (id, name, description) VALUES (1, 'one', ''), (2, 'two', '')",
         "INSERT INTO object_class (id, workflow_id, name, colour, position) "
@@ -772,7 +776,7 @@ def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, 
         "INSERT INTO assessment (id, data_file_id, stage, stage_kind, assessed_by, assessed_at) "
         "VALUES (1, 1, 'm', 'machine', 'x', '2026-01-01 00:00:00'), "
         "(2, 2, 'm', 'machine', 'x', '2026-01-01 00:00:00')",
-        f"INSERT INTO entity (id, workflow_id) VALUES ('{E1}', 1), ('{E2}', 1)",
+        f"INSERT INTO entity (id, workflow_id) VALUES {entities}",
         "INSERT INTO annotation (id, assessment_id, entity_id, object_class_id, geometry, frame) "
         f"VALUES (1, 1, '{E1}', 1, 'POINT (1 1)', 0), (2, 2, '{E1}', 2, 'POINT (1 1)', 0)",
         "INSERT INTO attribute_value (id, assessment_id, entity_id, annotation_id, "
@@ -783,10 +787,24 @@ def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, 
         for statement in statements:
             connection.execute(text(statement))
     engine.dispose()
+    return url
 
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, tmp_path, request):
+    """Migration 0004: the entity's key becomes (workflow, UUID). A store of 0003 where one
+    UUID was used in two workflows (the long-CSV import of old) gets the missing record, and
+    every annotation and value survives the table copies (foreign keys off on SQLite)."""
+    from sqlalchemy import text
+
+    from dashboard.store.db import SCHEMA_HEAD, open_store, schema_version
+
+    url = old_store(backend, tmp_path, request, "0003")
     store = open_store(db_url=url, files_url=str(tmp_path / "f"))
     try:
-        assert schema_version(store.engine) == "0004"
+        assert schema_version(store.engine) == SCHEMA_HEAD
         with store.session() as s:
             entities = sorted(tuple(r) for r in s.execute(select(Entity.workflow_id, Entity.id)))
             assert entities == [(1, E1), (1, E2), (2, E1)]  # E2: an entity with no rows
@@ -807,6 +825,55 @@ def test_a_store_made_before_entities_per_workflow_is_migrated_on_open(backend, 
                 (1, E1),
                 (1, E2),
             ]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_store_made_before_summaries_gets_them_on_open(backend, tmp_path, request):
+    """Migration 0005: entities get numbers, unique in the store, and every assessment its
+    summary rows; the counts read from them equal the counts from the rows, and later
+    writes number on from the migrated ones."""
+    from dashboard.export import ExportQuery
+    from dashboard.query import sql
+    from dashboard.store.db import open_store
+
+    url = old_store(backend, tmp_path, request, "0004")
+    store = open_store(db_url=url, files_url=str(tmp_path / "f"))
+    try:
+        with store.session() as s:
+            numbers = dict(
+                ((w, e), n)
+                for w, e, n in s.execute(select(Entity.workflow_id, Entity.id, Entity.number))
+            )
+            assert sorted(numbers.values()) == [1, 2, 3]
+            rows = s.execute(
+                select(
+                    AssessmentSummary.assessment_id,
+                    AssessmentSummary.entity_number,
+                    AssessmentSummary.object_class_id,
+                    AssessmentSummary.annotations,
+                    AssessmentSummary.attribute_values,
+                )
+            )
+            assert sorted(rows, key=lambda r: (r[0], r[2] is None)) == [
+                (1, numbers[(1, E1)], 1, 1, 1),
+                (2, numbers[(2, E1)], 2, 1, 1),
+                (2, numbers[(2, E1)], None, 0, 1),  # the entity-level value
+            ]
+        for name in ("one", "two"):
+            for scope in ("latest", "all"):
+                filters = ExportQuery(store, workflow=name, scope=scope).filters()
+                with store.engine.connect() as connection:
+                    counted = connection.execute(sql.counts(filters)).one()
+                    direct = connection.execute(sql.counts_direct(filters)).one()
+                assert tuple(counted) == tuple(direct)
+        with store.session() as s:
+            workflow = s.get(Workflow, 1)
+            added = writer.entity(s, workflow)
+            assert s.get(Entity, (1, added)).number == 4
     finally:
         store.dispose()
 
