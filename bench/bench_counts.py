@@ -35,6 +35,7 @@ from dashboard.query import sql  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 
 TARGET_MS = 300
+HISTORY = "\n### Where the time goes"  # the hand-written part of the results file starts here
 
 
 def combinations(store, workflow: str) -> dict[str, dict]:
@@ -138,7 +139,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {name} | {before:.0f} | {after:.0f} | {after / before:.2f} | {target} |"
             )
     text_out = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text_out)
+    out = Path(args.out)
+    kept = ""
+    if out.exists():  # a hand-written history after the generated tables stays
+        old = out.read_text()
+        marker = old.find(HISTORY)
+        kept = old[marker:] if marker >= 0 else ""
+    out.write_text(text_out + kept)
     print(text_out)
 
 

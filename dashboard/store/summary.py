@@ -12,9 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Integer, and_, delete, func, insert, literal, null, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.store.models import (
     Annotation,
@@ -26,7 +40,9 @@ from dashboard.store.models import (
     Entity,
 )
 
-# Assessments recounted per statement: an IN list every backend takes.
+# SQLite: assessments recounted per statement, an IN list it finds through the indexes.
+# PostgreSQL recounts them all in one statement, given as one array: statistics of a table
+# filled in the same transaction are stale, so its plan may read the whole table, once.
 CHUNK = 1000
 
 summaries = AssessmentSummary.__table__
@@ -43,19 +59,34 @@ def recount(db: Session | Connection, assessment_ids: Iterable[int] | None = Non
         db.execute(insert(summaries).from_select(_COLUMNS, _counted(None)))
         return
     ids = sorted(set(assessment_ids))
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        db.execute(delete(summaries).where(summaries.c.assessment_id.in_(chunk)))
-        db.execute(insert(summaries).from_select(_COLUMNS, _counted(chunk)))
+    if not ids:
+        return
+    dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect
+    postgresql = dialect.name == "postgresql"
+    size = len(ids) if postgresql else CHUNK
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        db.execute(delete(summaries).where(_among(summaries.c.assessment_id, batch, postgresql)))
+        db.execute(insert(summaries).from_select(_COLUMNS, _counted(batch, postgresql)))
 
 
-def _counted(assessment_ids: list[int] | None):
+def _among(column, ids: list[int], postgresql: bool) -> ColumnElement:
+    """``column IN ids``: one array parameter on PostgreSQL (whatever the number of ids),
+    an IN list on SQLite."""
+    if postgresql:
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _counted(assessment_ids: list[int] | None, postgresql: bool = False):
     """The summary rows of some assessments (all with None), from their rows."""
     annotations = Annotation.__table__
     values = AttributeValue.__table__
 
-    def of(rows):
-        return [rows.c.assessment_id.in_(assessment_ids)] if assessment_ids is not None else []
+    def of(rows) -> list[ColumnElement]:
+        if assessment_ids is None:
+            return []
+        return [_among(rows.c.assessment_id, assessment_ids, postgresql)]
 
     per_annotation = (
         select(values.c.annotation_id, func.count().label("n"))
