@@ -63,6 +63,7 @@ STATIC = "/static/extensions/panel/css/booleanstatus.css"  # 1,006 bytes
 WAIT_MS = 60_000
 MISS = WAIT_MS / 1000
 SECRET = "bench-sessions-secret"
+HISTORY = "\n### Where the time goes"  # the hand-written part of the results file starts here
 # --profile: the server runs under pyinstrument, sampling its main thread (the event loop,
 # where Bokeh runs every session's callbacks unless --num-threads moves them to a pool).
 PROFILED_SERVE = """
@@ -599,7 +600,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = ""
     if out.exists():  # a hand-written history after the generated section stays
         old = out.read_text()
-        marker = old.find("\n### Before and after")
+        marker = old.find(HISTORY)
         kept = old[marker:] if marker >= 0 else ""
     out.write_text(text + kept)
     print(text)

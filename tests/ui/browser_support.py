@@ -46,6 +46,14 @@ def server_log_faults(text: str) -> str:
     return CLIENT_GONE.sub("", text)
 
 
+def clipped_cells(cells) -> list[str]:
+    """The text of the table cells (a locator) that do not show all of their text's height
+    (what a fixed row height, ``preview.ROW_PX``, must never do)."""
+    return cells.evaluate_all(
+        "cells => cells.filter(c => c.scrollHeight > c.clientHeight + 1).map(c => c.innerText)"
+    )
+
+
 @dataclass
 class Served:
     """A served app and the same store opened in the test process."""

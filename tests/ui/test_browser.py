@@ -25,7 +25,15 @@ from playwright.sync_api import Page, expect
 from dashboard.export import ExportQuery
 from dashboard.links import download_url, sign
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
-from tests.ui.browser_support import CREDENTIALS, SECRET, VIEWPORT, PageWatch, Served
+from dashboard.web.ui.preview import ROW_PX
+from tests.ui.browser_support import (
+    CREDENTIALS,
+    SECRET,
+    VIEWPORT,
+    PageWatch,
+    Served,
+    clipped_cells,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -459,6 +467,11 @@ def test_the_action_stays_in_view_and_the_table_shows_what_matters(context, demo
     total = ExportQuery(demo_app.store, workflow=demo_app.workflow).counts().rows
     position = page.locator(".rows-shown")
     expect(position).to_have_text(re.compile(rf"rows 1–20 of {total:,}"))
+    rows = page.locator(".preview-long .tabulator-row")
+    expect(rows).to_have_count(20)
+    heights = set(rows.evaluate_all("rows => rows.map(r => r.offsetHeight)"))
+    assert heights == {ROW_PX + 1}  # the set height and the row's bottom border
+    assert clipped_cells(page.locator(".preview-long .tabulator-cell")) == []
     table = page.locator(".preview-long .tabulator-tableholder").first
     table_box = table.bounding_box()
     for column in ("attribute", "value", "confidence"):

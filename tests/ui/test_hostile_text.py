@@ -33,7 +33,7 @@ from dashboard.store import writer
 from dashboard.store.db import open_store
 from tests.hand_workflow import image_bytes
 from tests.helpers import free_port, served_app
-from tests.ui.browser_support import SECRET, PageWatch, Served
+from tests.ui.browser_support import SECRET, PageWatch, Served, clipped_cells
 
 pytestmark = pytest.mark.browser
 
@@ -367,6 +367,7 @@ def expect_rows(page: Page, served: Served, options: dict) -> None:
         )
         expect(title).to_be_visible(timeout=WAIT)
         expect(table.locator(".tabulator-row")).to_have_count(min(rows, 20), timeout=WAIT)
+        assert clipped_cells(table.locator(".tabulator-cell")) == []  # one line fits each
 
 
 def hover_grid(page: Page, guard: Guard, plot, where: str, columns=8, rows=6) -> set[str]:

@@ -48,6 +48,7 @@ def counts_line(content: Preview) -> str:
 
 
 PAGE_ROWS = 20
+ROW_PX = 47  # a table row's height: one line of text in the theme's padding (and a border)
 
 # What stays in view while the table scrolls sideways: for the long layout the three columns
 # that differ from row to row (the identifying ones repeat); for the wide layout the file.
@@ -98,6 +99,10 @@ def paged_table(
         css_classes=css_classes,
         frozen_columns=frozen or [],
         widths=column_widths(frame, widths),
+        # Every row is one line (cells cut their text with an ellipsis), so Tabulator need
+        # not measure each row's cells for its height, which it does on every change of rows
+        # and redraw: 15-20% of Chromium's CPU per option change (bench/RESULTS-sessions.md).
+        configuration={"rowHeight": ROW_PX},
     )
 
 
