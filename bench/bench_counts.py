@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.results import write_section  # noqa: E402
 from dashboard.export import ExportQuery  # noqa: E402
 from dashboard.query import sql  # noqa: E402
 from dashboard.store.db import open_store  # noqa: E402
 
 TARGET_MS = 300
-HISTORY = "\n### Where the time goes"  # the hand-written part of the results file starts here
 
 
 def combinations(store, workflow: str) -> dict[str, dict]:
@@ -139,13 +139,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {name} | {before:.0f} | {after:.0f} | {after / before:.2f} | {target} |"
             )
     text_out = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    kept = ""
-    if out.exists():  # a hand-written history after the generated tables stays
-        old = out.read_text()
-        marker = old.find(HISTORY)
-        kept = old[marker:] if marker >= 0 else ""
-    out.write_text(text_out + kept)
+    write_section(Path(args.out), text_out)  # the hand-written history after it stays
     print(text_out)
 
 

@@ -448,8 +448,9 @@ def counts(filters: Filters) -> Select:
     """Files, assessments, entities, annotations and attribute values in scope, in one
     statement: the numbers of ``counts_direct``, the same for every filter combination (a
     test compares the two), read from the assessment summaries (``models.AssessmentSummary``:
-    one row per assessment, entity and object class) instead of every annotation and value,
-    so that a new combination counts fast cold (bench/bench_counts.py).
+    one row per assessment, entity and object class, kept by the writer: ``store.summary``)
+    instead of every annotation and value, so that a new combination counts fast cold
+    (bench/bench_counts.py).
 
     - Distinct entities by their integer ``number``, counted with the annotations and values
       in one pass over the summary rows in scope (no UUID text, no second read).
