@@ -36,6 +36,7 @@ import asyncio
 import http.client
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -85,6 +86,7 @@ finally:
     profiler.stop()
     out.write_text(profiler.output_text(unicode=False, color=False))
     out.with_suffix(".html").write_text(profiler.output_html())
+    profiler.last_session.save(str(out.with_suffix(".pyisession")))
 """
 # The option changes a user makes, in turn: (radio label, option, value).
 CHANGES = [
@@ -528,7 +530,55 @@ def server_pid(log: Path) -> int:
     raise RuntimeError(f"no process id in {log}")
 
 
-def report(results: dict, bench: Bench, args, started: float, load: tuple) -> str:
+HOLD = re.compile(
+    r"^(?P<at>\S+ \S+) .*event loop held (?P<ms>\d+) ms \(its thread ran (?P<ran>\d+) ms"
+)
+COLLECTION = re.compile(
+    r"^(?P<at>\S+ \S+) .*garbage collection of generation \d took (?P<ms>\d+) ms"
+)
+
+
+def loop_holds(log: str, phases: list[Phase]) -> list[str]:
+    """With ``--server-args "--watch-loop MS"``: the holds of the server's event loop and the
+    long garbage collections it logged, per phase (empty without the watch)."""
+    offset = time.time() - time.monotonic()  # the log's wall clock onto the phases' clock
+
+    def phase_of(at: str) -> str | None:
+        moment = datetime.strptime(at, "%Y-%m-%d %H:%M:%S,%f").timestamp() - offset
+        return next((ph.name for ph in phases if ph.started <= moment <= ph.ended), None)
+
+    holds: dict[str | None, list[tuple[int, int]]] = {ph.name: [] for ph in phases}
+    collections: dict[str | None, list[int]] = {ph.name: [] for ph in phases}
+    for line in log.splitlines():
+        if found := HOLD.match(line):
+            holds.setdefault(phase_of(found["at"]), []).append(
+                (int(found["ms"]), int(found["ran"]))
+            )
+        elif found := COLLECTION.match(line):
+            collections.setdefault(phase_of(found["at"]), []).append(int(found["ms"]))
+    if not any(holds.values()) and not any(collections.values()):
+        return []
+    lines = [
+        "",
+        "Event-loop holds (`--watch-loop`) and garbage collections over the watch's threshold:",
+        "",
+        "| phase | holds | held s | longest | its thread ran | collections | their s | longest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ph in phases:
+        held, gcs = holds[ph.name], collections[ph.name]
+        total, ran = sum(ms for ms, _ in held), sum(r for _, r in held)
+        share = f"{ran / total:.0%}" if total else "-"
+        lines.append(
+            f"| {ph.name} | {len(held)} | {total / 1000:.2f} | {max(held, default=(0,))[0]} ms | "
+            f"{share} | {len(gcs)} | {sum(gcs) / 1000:.2f} | {max(gcs, default=0)} ms |"
+        )
+    return lines
+
+
+def report(
+    results: dict, bench: Bench, args, started: float, load: tuple, server_log: str = ""
+) -> str:
     def figure(name: str, value: float) -> str:
         if name.endswith("(MB)"):
             return f"{value:,.1f} MB"
@@ -587,6 +637,7 @@ def report(results: dict, bench: Bench, args, started: float, load: tuple) -> st
     ]
     if bench.misses:
         lines.append(f"Waits that hit the {MISS:.0f} s bound: " + "; ".join(bench.misses))
+    lines += loop_holds(server_log, bench.phases)
     return "\n".join(lines) + "\n"
 
 
@@ -639,7 +690,8 @@ def main(argv: list[str] | None = None) -> None:
             bench.chromium = str(wrapper)
         results = asyncio.run(bench.run())
     store.dispose()
-    text = report(results, bench, args, started, load)
+    server_log = (data / "serve.log").read_text(errors="replace")
+    text = report(results, bench, args, started, load, server_log)
     if args.one_user and not args.out:
         print(text)
         return

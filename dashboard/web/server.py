@@ -18,6 +18,8 @@ It serves ``dashboard/app.py`` with the download route, and by default:
   ``--no-threads`` runs them on the event loop as plain ``panel serve`` does), so one
   user's query or drawing never holds up the event loop: other sessions, static files and
   downloads are served meanwhile (``DEFAULT_THREADS``);
+- with ``--watch-loop MS``, logs every time the event loop was held longer than MS
+  milliseconds, and where (``dashboard.web.loop_watch``);
 - starts the background job workers and applies the process's export settings once the
   server starts (``start_up``; nothing starts on import).
 
@@ -276,6 +278,13 @@ class Serve(PanelServe):
 
     def invoke(self, args):
         start_up()
+        from tornado.ioloop import IOLoop
+
+        IOLoop.current().add_callback(freeze_start_up_heap)  # once the server is made
+        if getattr(args, "watch_loop", None):
+            from dashboard.web.loop_watch import watch_running_loop
+
+            IOLoop.current().add_callback(watch_running_loop, args.watch_loop)
         return super().invoke(args)
 
 
@@ -288,6 +297,23 @@ def start_up() -> None:
 
     tune_process()
     start_background_work(app_store())
+
+
+def freeze_start_up_heap() -> None:
+    """Keep what the process made to start (modules, the server, the store) out of Python's
+    garbage collector's full passes.
+
+    A full pass walks every tracked object and holds every thread while it does: with the
+    modules of Panel, Bokeh, pandas and the app loaded, 130-230 ms each, several a minute
+    under a few users, and each one an event-loop hold that other users' pages and static
+    files wait behind (``--watch-loop``). The objects made before serving live as long as the
+    process, so they are moved out of the collector's sight (``gc.freeze``); what sessions
+    make is still collected. (The page's own modules, imported by the first page, are few:
+    Panel, Bokeh and pandas are loaded by then.)"""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def session_threads(given: int | None, off: bool, environ) -> int | None:
@@ -319,6 +345,13 @@ def main(argv: Sequence[str] = ()) -> int:
         action="store_true",
         help="run session callbacks on the event loop (default: a pool of "
         f"--num-threads, {DEFAULT_THREADS} unless given)",
+    )
+    parser.add_argument(
+        "--watch-loop",
+        type=float,
+        metavar="MS",
+        help="log a warning, with where it was, whenever the event loop is held longer than "
+        "MS milliseconds (dashboard.web.loop_watch)",
     )
     args = parser.parse_args(
         [str(APP), "--plugins", "dashboard.web.routes", "--index", "app", *argv]

@@ -85,9 +85,10 @@ def column_widths(frame: pd.DataFrame, given: dict[str, int] | None = None) -> d
 
 
 def paged_table(
-    frame: pd.DataFrame, css_classes: list[str], frozen=None, widths=None
+    frame: pd.DataFrame, css_classes: list[str], widths: dict[str, int], frozen=None
 ) -> pn.widgets.Tabulator:
-    """A read-only table showing 20 rows a page, every column of a set width."""
+    """A read-only table showing 20 rows a page, every column of a set width (``widths``:
+    one for every column, ``column_widths``)."""
     return pn.widgets.Tabulator(
         frame,
         titles=column_titles(frame.columns),
@@ -98,7 +99,7 @@ def paged_table(
         sizing_mode="stretch_width",
         css_classes=css_classes,
         frozen_columns=frozen or [],
-        widths=column_widths(frame, widths),
+        widths=widths,
         # Every row is one line (cells cut their text with an ellipsis), so Tabulator need
         # not measure each row's cells for its height, which it does on every change of rows
         # and redraw: 15-20% of Chromium's CPU per option change (bench/RESULTS-sessions.md).
@@ -149,10 +150,10 @@ class PreviewViews:
         """The views of the tables kept for the session (those a later preview may reuse)."""
         return [shown.view for shown in self._shown.values()]
 
-    def table(self, layout: Layout, frame: pd.DataFrame, total: int, build) -> _Shown:
-        """The shown table of ``layout`` holding ``frame``; ``build(widths)`` makes a new one."""
+    def table(self, layout: Layout, rows: TableRows, total: int, build) -> _Shown:
+        """The shown table of ``layout`` holding ``rows``; ``build(widths)`` makes a new one."""
         shown = self._shown.get(layout)
-        widths = column_widths(frame, WIDTHS[layout])
+        frame, widths = rows.frame, rows.widths
         if shown is None:
             shown = self._shown[layout] = build(widths)
             return shown
@@ -187,13 +188,39 @@ def _takes_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame, widths: dict[s
     return all(width <= table.widths.get(name, 0) for name, width in widths.items())
 
 
-def table_preview(content: Preview, views: PreviewViews | None = None) -> pn.Column:
-    frame = content.frame.astype(object).where(lambda f: f.notna(), "")
+@dataclass(frozen=True)
+class TableRows:
+    """The rows a preview table shows, as its cells show them (text, blanks for missing
+    values), and a width for every column: made with the preview's data, on the worker
+    thread, so that laying the table out on the event loop only hands them over."""
+
+    frame: pd.DataFrame
+    widths: dict[str, int]
+
+    @classmethod
+    def of(cls, content: Preview) -> TableRows | None:
+        """The rows of a table or members preview; None for the drawn one."""
+        if content.kind.preview == "table":
+            frame = content.frame.astype(object).where(lambda f: f.notna(), "")
+            return cls(frame, column_widths(frame, WIDTHS[content.kind.layout]))
+        if content.kind.preview == "members":
+            frame = pd.DataFrame(
+                [(name, human_bytes(size)) for name, size in content.members],
+                columns=["member", "size"],
+            )
+            return cls(frame, column_widths(frame, WIDTHS[Layout.files]))
+        return None
+
+
+def table_preview(
+    content: Preview, rows: TableRows, views: PreviewViews | None = None
+) -> pn.Column:
+    frame = rows.frame
     layout, total = content.kind.layout, content.counts.rows
 
-    def build(widths: dict[str, int] | None = None) -> _Shown:
+    def build(widths: dict[str, int]) -> _Shown:
         classes = ["preview-table", f"preview-{layout.value}"]
-        table = paged_table(frame, classes, FROZEN[layout], widths or WIDTHS[layout])
+        table = paged_table(frame, classes, widths, FROZEN[layout])
         position = pn.pane.Markdown(
             rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
         )
@@ -206,23 +233,18 @@ def table_preview(content: Preview, views: PreviewViews | None = None) -> pn.Col
         return shown
 
     if views is None:
-        return build().view
-    return views.table(layout, frame, total, build).view
+        return build(rows.widths).view
+    return views.table(layout, rows, total, build).view
 
 
-def members_preview(content: Preview, views: PreviewViews | None = None) -> pn.widgets.Tabulator:
-    frame = pd.DataFrame(
-        [(name, human_bytes(size)) for name, size in content.members],
-        columns=["member", "size"],
-    )
-
-    def build(widths: dict[str, int] | None = None) -> _Shown:
-        table = paged_table(frame, ["preview-members"], widths=widths)
-        return _Shown(table, table, len(frame))
+def members_preview(rows: TableRows, views: PreviewViews | None = None) -> pn.widgets.Tabulator:
+    def build(widths: dict[str, int]) -> _Shown:
+        table = paged_table(rows.frame, ["preview-members"], widths)
+        return _Shown(table, table, len(rows.frame))
 
     if views is None:
-        return build().view
-    return views.table(Layout.files, frame, len(frame), build).view
+        return build(rows.widths).view
+    return views.table(Layout.files, rows, len(rows.frame), build).view
 
 
 @dataclass(frozen=True)
@@ -239,6 +261,7 @@ class Prepared:
     Annotated Files, the drawn thumbnails and the first image's zoom (None: unreadable)."""
 
     content: Preview
+    rows: TableRows | None = None
     thumbnails: tuple[Thumbnail, ...] = ()
     zoom: ZoomImage | None = None
 
@@ -248,9 +271,9 @@ def prepare(query: ExportQuery) -> Prepared:
     session's worker thread does this, and the page changes on the event loop only."""
     content = query.preview_content(PREVIEW_ROWS, GALLERY_IMAGES)
     if content.kind.preview != "drawn" or not content.items:
-        return Prepared(content)
+        return Prepared(content, TableRows.of(content))
     thumbnails = tuple(Thumbnail(item, _thumbnail_jpeg(query, item)) for item in content.items)
-    return Prepared(content, thumbnails, zoom_of(query, content.items[0]))
+    return Prepared(content, None, thumbnails, zoom_of(query, content.items[0]))
 
 
 def _thumbnail_jpeg(query: ExportQuery, item: AnnotatedItem) -> bytes | None:
@@ -394,8 +417,8 @@ def lay_out(
     before is updated in place rather than made anew. Changes the page: on the event loop."""
     content = prepared.content
     body = {
-        "table": lambda: table_preview(content, views),
-        "members": lambda: members_preview(content, views),
+        "table": lambda: table_preview(content, prepared.rows, views),
+        "members": lambda: members_preview(prepared.rows, views),
         "drawn": lambda: annotated_preview(query, prepared),
     }[content.kind.preview]()
     return counts_line(content), body
