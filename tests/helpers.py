@@ -26,14 +26,16 @@ def served_app(
     timeout: float = 90,
     port: int | None = None,
     extra_args: tuple[str, ...] = (),
+    log_name: str = "serve.log",
 ):
     """The dashboard served as `make serve` serves it (`assess-export serve`), on a free
     port; yields the base URL.
 
-    ``extra_args`` go to panel serve (e.g. ``--basic-auth``, ``--cookie-secret``)."""
+    ``extra_args`` go to panel serve (e.g. ``--basic-auth``, ``--cookie-secret``); its
+    output goes to ``log_name`` in the data folder."""
     port = port or free_port()
     command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), *extra_args]
-    log_path = Path(env["ASSESS_DATA_DIR"]) / "serve.log"
+    log_path = Path(env["ASSESS_DATA_DIR"]) / log_name
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
