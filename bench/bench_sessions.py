@@ -17,6 +17,11 @@ Playwright, one browser context per user. Measured in one run:
   signed options are the new ones), median over ``--changes`` changes;
 - 5 and 10 concurrent sessions, each changing options ``--changes`` times as fast as the
   preview settles (no think time): median and p95 of change to settled preview;
+- 1 browser and 9 browserless sessions changing options at once (bench/protocol_clients.py:
+  Bokeh's own client speaking the browser's protocol, nothing drawn, in a process and a
+  scheduling group of its own): the browser's changes, and the server's answers to the
+  others (from the change sent to the settled preview in the client's document): the users
+  whose browsers are on machines of their own, which this machine cannot give 10 Chromiums;
 - 5 concurrent page loads: each page's first paint;
 - while all that runs, a 1 KB static file (Panel's ``booleanstatus.css``) is fetched every
   100 ms on a fresh connection: its longest wait per phase;
@@ -43,6 +48,7 @@ import argparse
 import asyncio
 import http.client
 import itertools
+import json
 import os
 import platform
 import re
@@ -111,6 +117,8 @@ TARGETS = {  # metric -> (limit in seconds or MB, how it is compared)
     "option change to settled preview, median (one user)": 0.5,
     "option change, median (10 sessions)": 1.0,
     "option change, p95 (10 sessions)": 2.0,
+    "option change, median (1 browser + 9 browserless sessions)": 1.0,
+    "option change, p95 (1 browser + 9 browserless sessions)": 2.0,
     "first paint, slowest of 5 concurrent loads": 4.0,
     "static file, longest wait (whole run)": 0.2,
     "RSS per additional open session (MB)": 40.0,
@@ -187,6 +195,43 @@ SETTLED = (
 }"""
 )
 
+
+# What a page shows where a wait for SETTLED ran out: its counts, its link's options and the
+# preview tables shown (layout and rows drawn), for the miss's line in the report.
+SHOWN = (
+    "() => {"
+    + DEEP
+    + """
+  const counts = (deepText('.preview-counts') || '').trim().slice(0, 80);
+  let options = null;
+  for (const root of deepRoots()) {
+    const link = root.querySelector('a#export-download');
+    if (!link || !(link.getAttribute('href') || '').includes('token=')) continue;
+    const token = decodeURIComponent(link.getAttribute('href').split('token=')[1].split('&')[0]);
+    let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
+    while (payload.length % 4) payload += '=';
+    const o = JSON.parse(atob(payload)).t.options;
+    options = o.scope + '/' + o.layout;
+  }
+  const tables = [];
+  for (const root of deepRoots()) {
+    for (const table of root.querySelectorAll('[class*="preview-"]')) {
+      if (table.offsetParent === null) continue;
+      const inner = table.shadowRoot || table;
+      tables.push(table.className.match(/preview-[a-z]+/)[0] + ':'
+                  + inner.querySelectorAll('.tabulator-row').length);
+    }
+  }
+  const checked = [];
+  for (const root of deepRoots()) {
+    for (const input of root.querySelectorAll('input[type=radio]:checked')) {
+      checked.push(input.parentElement.textContent.trim());
+    }
+  }
+  return 'counts "' + counts + '", link ' + options + ', shown ' + tables.join(' ')
+         + ', checked ' + checked.join(' ');
+}"""
+)
 
 # The probe's loop, run in a process of its own: in this process it would share the GIL with
 # Playwright's client of every page, and time that client's work as the server's.
@@ -306,13 +351,24 @@ def lower_browser_groups(nice: int = 19) -> tuple[int, str]:
             group = Path(f"/proc/{child.pid}/autogroup")
             if group.read_text().split()[-1] == str(nice):
                 continue
-            group.write_text(str(nice))
-            lowered += 1
-        except FileNotFoundError:
+        except (FileNotFoundError, psutil.Error):
             continue  # a process that has just ended, or a kernel without autogroup
-        except (OSError, psutil.Error) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
+        if failed := lower_group(child.pid, nice):
+            problem = failed
+        else:
+            lowered += 1
     return lowered, problem
+
+
+def lower_group(pid: int, nice: int = 19) -> str:
+    """Set the nice of the scheduling group of process ``pid``: "" or why it could not."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except FileNotFoundError:
+        return ""  # ended already, or a kernel without autogroup
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def browser_cpu() -> float:
@@ -374,6 +430,7 @@ class Bench:
         self.probe = Probe(self.base)
         self.phases: list[Phase] = []
         self.misses: list[str] = []
+        self.options: dict = {}  # page -> the scope and layout it shows
         self.expected = {}
         for scope in ("all", "latest"):  # every (scope, layout) pair the changes reach
             for layout in ("long", "wide"):
@@ -395,7 +452,13 @@ class Bench:
             await page.wait_for_function(script, arg=arg, polling=50, timeout=WAIT_MS)
             return True
         except Exception as exc:  # a timeout (or a closed page): a miss, counted as 60 s
-            self.misses.append(f"{what}: {type(exc).__name__}")
+            shown = ""
+            if script == SETTLED:
+                try:
+                    shown = f" (wanted {arg}; the page showed {await page.evaluate(SHOWN)})"
+                except Exception as failed:
+                    shown = f" (the page could not be read: {type(failed).__name__})"
+            self.misses.append(f"{what}: {type(exc).__name__}{shown}")
             return False
 
     async def new_page(self, browser):
@@ -431,7 +494,8 @@ class Bench:
 
     async def change_options(self, page, count: int, offset: int = 0) -> list[float]:
         """``count`` changes in turn, each timed from the click to the settled preview."""
-        state = {"scope": "latest", "layout": "long"}
+        # The options the page shows now: a page keeps those of its last phase's changes.
+        state = self.options.setdefault(page, {"scope": "latest", "layout": "long"})
         timings = []
         for index in range(count):
             label, option, value = CHANGES[(index + offset) % len(CHANGES)]
@@ -443,6 +507,44 @@ class Bench:
             ok = await self.wait(page, SETTLED, f"change {option}={value}", self._want(**state))
             timings.append(time.monotonic() - started if ok else MISS)
         return timings
+
+    async def with_browserless(self, page, sessions: int = 9) -> dict:
+        """``sessions`` browserless sessions (bench/protocol_clients.py, a process at nice 19)
+        and the browser ``page`` changing options at once: the users whose browsers are on
+        their own machines, and one whose browser is here. Their timings and CPU."""
+        expected = json.dumps(
+            {f"{scope} {layout}": rows for (scope, layout), rows in self.expected.items()}
+        )
+        out = Path(tempfile.mkdtemp(prefix="bench-clients-")) / "clients.json"
+        script = ROOT / "bench" / "protocol_clients.py"
+        command = [sys.executable, str(script), ",".join(self.bases), str(sessions),
+                   str(self.changes), expected, str(out)]  # fmt: skip
+        # A session of its own, so a scheduling group of its own, lowered as the browsers'
+        # are: the server gets the cores first, the clients and the browser share the rest
+        # (in the server's group they would take the server's share from the browser).
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.groups_problem = self.groups_problem or lower_group(process.pid)
+        try:
+            await asyncio.to_thread(process.stdout.readline)  # "ready": first previews shown
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            browser = await self.change_options(page, self.changes, sessions)
+            await asyncio.to_thread(process.wait, MISS * (self.changes + 4))
+        finally:
+            if process.poll() is None:
+                process.kill()
+        if not out.exists():
+            raise RuntimeError(f"the browserless sessions wrote no results ({process.returncode})")
+        result = json.loads(out.read_text())
+        self.misses += result["misses"]
+        return {"browser": browser, "clients": [t for run in result["timings"] for t in run],
+                "clients_cpu": result["cpu"]}  # fmt: skip
 
     async def lower_groups(self) -> None:
         """With ``--nice-browsers``: lower each new Chromium process's scheduling group, every
@@ -532,6 +634,30 @@ class Bench:
                 results[f"server CPU per option change ({users} sessions)"] = phase.cpu / count
                 results[f"browser CPU per option change ({users} sessions)"] = phase.browser / count
             results["RSS with 10 sessions open after their changes (MB)"] = self.server.rss_mb()
+
+            # Nine users whose browsers are elsewhere (Bokeh's client, nothing drawn) and one
+            # whose browser is here, changing options at once.
+            phase = self.phase("1 browser + 9 browserless sessions changing")
+            mixed = await self.with_browserless(sessions[0][1])
+            self.end(phase)
+            name = "1 browser + 9 browserless sessions"
+            results["browser timings"] = mixed["browser"]
+            results[f"option change, median ({name})"] = statistics.median(mixed["browser"])
+            results[f"option change, p95 ({name})"] = percentile(mixed["browser"], 0.95)
+            results["server's answer to a change, median (9 browserless sessions)"] = (
+                statistics.median(mixed["clients"])
+            )
+            results["server's answer to a change, p95 (9 browserless sessions)"] = percentile(
+                mixed["clients"], 0.95
+            )
+            results[f"static file, longest wait ({name})"] = self.probe.longest(
+                phase.started, phase.ended
+            )
+            count = len(mixed["browser"]) + len(mixed["clients"])
+            results[f"server CPU per option change ({name})"] = phase.cpu / count
+            results["browserless clients' CPU per change"] = mixed["clients_cpu"] / len(
+                mixed["clients"]
+            )
             for context, _ in sessions:
                 await context.close()
             await asyncio.sleep(1)
@@ -686,7 +812,7 @@ def report(
         "|---|---:|---|",
     ]
     for name, value in results.items():
-        if name == "rss":
+        if name in ("rss", "browser timings"):
             continue
         target = TARGETS.get(name)
         if target is None:
@@ -698,6 +824,9 @@ def report(
     if "rss" in results:
         rss = ", ".join(f"{value:.0f}" for value in results["rss"])
         lines += ["", f"Server RSS (MB) with 0, 1, ..., 10 Admin sessions open: {rss}."]
+    if "browser timings" in results:
+        timings = ", ".join(figure("", value) for value in results["browser timings"])
+        lines += ["", f"The one browser's changes among 9 browserless sessions: {timings}."]
     lines += [
         "",
         "The cores' share is the server's and the browsers' CPU time over the phase's seconds "
