@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 
 from dashboard.errors import InvalidOptionError, UnknownChoiceError
+from dashboard.query import chunks as chunking
 from dashboard.query import sql
 from dashboard.query.chunks import file_chunks, read_long, record_chunks
 from dashboard.query.reader import ArrowReader
@@ -252,14 +253,15 @@ class Selection(param.Parameterized):
 
         ``bulk`` (a download) streams through the bulk reader and reads the next chunk in a
         thread while this one is used; without it (a preview, which stops after its first
-        rows) the files are read in-process.
+        rows) the files are read in-process, in smaller chunks (``PREVIEW_CHUNK_FILES``).
         """
         filters = self.filters()
         file_ids = self.file_ids()
+        sizes = chunking.CHUNK_FILES if bulk else chunking.PREVIEW_CHUNK_FILES
         with ArrowReader(self.store.engine, bulk=bulk) as reader:
             chunks = (
                 (done, read_long(reader, filters.assessments, chunk))
-                for done, chunk in file_chunks(file_ids)
+                for done, chunk in file_chunks(file_ids, sizes)
             )
             for done, table in read_ahead(chunks, name="export-prefetch") if bulk else chunks:
                 yield done, len(file_ids), table

@@ -29,7 +29,7 @@ def test_one_file_per_chunk_gives_the_same_bytes(hand_store, monkeypatch, layout
 
 
 def test_a_preview_across_chunks_is_the_start_of_the_download(hand_store, monkeypatch):
-    monkeypatch.setattr(chunks, "CHUNK_FILES", (1,))
+    monkeypatch.setattr(chunks, "PREVIEW_CHUNK_FILES", (1,))
     query = ExportQuery(hand_store, workflow="harbour", scope="all")
     full = query.frame()
     for n in (1, 7, 8, 9, len(full), len(full) + 5):
@@ -44,6 +44,30 @@ def test_file_chunks_grow_and_cover_every_file():
     assert sum((chunk for _, chunk in seen), []) == ids
     assert [len(c) for c in record_chunks(iter(range(200)))] == [16, 128, 56]
     assert list(file_chunks([])) == [] and list(record_chunks([])) == []
+    preview = [len(c) for c in record_chunks(range(3000), chunks.PREVIEW_CHUNK_FILES)]
+    assert preview == [16, 32, 64, 128, 256, 512, 1024, 968]
+
+
+def test_a_preview_reads_doubling_chunks_and_stops_at_its_rows(hand_store, monkeypatch):
+    """A preview whose first chunk lacks its rows reads the next, smaller than a download's
+    next, and no chunk after the one that completes its rows."""
+    monkeypatch.setattr(chunks, "PREVIEW_CHUNK_FILES", (1, 2))
+    read = []
+    reading = chunks.read_long
+
+    def counted(reader, scope, file_ids):
+        read.append(len(file_ids))
+        return reading(reader, scope, file_ids)
+
+    monkeypatch.setattr("dashboard.query.selection.read_long", counted)
+    query = ExportQuery(hand_store, workflow="harbour", scope="all")
+    full = query.frame()
+    read.clear()
+    first_file = len(query.preview(1))
+    assert first_file == 1 and read == [1]
+    read.clear()
+    assert query.preview(len(full)).equals(full)
+    assert len(query.file_ids()) == 3 and read == [1, 2]
 
 
 def test_read_ahead_keeps_order_and_reads_one_ahead():

@@ -18,6 +18,7 @@ from dashboard.export import ExportQuery
 from dashboard.query import overview as data
 from dashboard.store import writer
 from dashboard.web.ui import admin as admin_module
+from dashboard.web.ui import tabs as tabs_module
 from dashboard.web.ui.admin import AdminTab
 from dashboard.web.ui.overview import Overview
 from dashboard.web.ui.tabs import workflow_tabs
@@ -115,6 +116,56 @@ def test_a_session_builds_only_the_tab_it_shows(hand_store):
     tabs.tabs.active = 0
     tabs.tabs.active = 1
     assert isinstance(tabs.built(1), AdminTab)  # made once
+
+
+class LoopQueue:
+    """``on_page`` as a served session runs it: each change a callback of the loop, run in
+    the order asked; ``later`` ones after those already waiting."""
+
+    def __init__(self) -> None:
+        self.waiting: list = []
+
+    def __call__(self, change, later: bool = False) -> None:
+        self.waiting.append(change)
+
+    def run_one(self) -> None:
+        with pn.io.hold():
+            self.waiting.pop(0)()
+
+
+def test_a_new_tab_is_shown_a_part_per_loop_callback(hand_store, monkeypatch):
+    loop = LoopQueue()
+    monkeypatch.setattr(tabs_module, "on_page", loop)
+    tabs = workflow_tabs(hand_store, "harbour", "local")
+    tabs.fill_shown()
+    overview = tabs.built(0)
+    layout = pn.panel(overview)
+    parts = overview._content()
+    slot = tabs.tabs.objects[0]
+    assert slot.objects == [] and len(loop.waiting) == 1  # nothing shown before the loop runs
+    shown = []
+    while loop.waiting:
+        loop.run_one()
+        assert slot.objects == [layout]
+        shown.append(len(layout.objects))
+    assert shown == list(range(1, len(parts) + 1))  # one part more per callback
+    assert [type(part) for part in layout.objects] == [type(part) for part in parts]
+
+
+def test_a_tab_replaced_while_it_is_shown_keeps_what_replaced_it(hand_store, monkeypatch):
+    loop = LoopQueue()
+    monkeypatch.setattr(tabs_module, "on_page", loop)
+    tabs = workflow_tabs(hand_store, "harbour", "local")
+    tabs.fill_shown()
+    layout = pn.panel(tabs.built(0))
+    loop.run_one()
+    loop.run_one()
+    assert len(layout.objects) == 2
+    replacement = [pn.pane.Markdown("another workflow")]
+    layout.objects = replacement  # what the Overview's redraw does on the loop
+    while loop.waiting:
+        loop.run_one()
+    assert layout.objects == replacement
 
 
 def test_a_link_to_the_admin_tab_builds_no_overview(hand_store):

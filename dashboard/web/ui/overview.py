@@ -317,7 +317,7 @@ class Overview(pn.viewable.Viewer):
         self._classes = pn.Column(sizing_mode="stretch_width")  # redrawn on a scope change
         self._numbers: data.OverviewNumbers | None = None  # those of the charted workflow
         self._busy = threading.RLock()  # callbacks may run on two threads (--num-threads)
-        self._layout = pn.Column(self._content(), sizing_mode="stretch_width")
+        self._layout = pn.Column(*self._content(), sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -328,36 +328,36 @@ class Overview(pn.viewable.Viewer):
             content = self._content()
 
         def change() -> None:
-            self._layout.objects = [content]
+            self._layout.objects = content
 
         on_page(change)
 
-    def _content(self) -> pn.viewable.Viewable:
+    def _content(self) -> list[pn.viewable.Viewable]:
+        """The parts of the Overview, top to bottom (a new tab shows them one by one)."""
         self._numbers = None
         if not self.workflow:
-            return pn.pane.Markdown("No workflow in the store yet.")
+            return [pn.pane.Markdown("No workflow in the store yet.")]
         try:
             numbers = data.cached_numbers(self.store, self.workflow)
         except UnknownWorkflowError as error:
-            return pn.pane.Alert(as_markdown(error), alert_type="warning")
+            return [pn.pane.Alert(as_markdown(error), alert_type="warning")]
         header = pn.pane.Markdown(
             f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10)
         )
         if not numbers.summary()["files"]:
-            return pn.Column(
+            return [
                 header,
                 summary_numbers(numbers.summary()),
                 pn.pane.Markdown(
                     "This workflow has no files yet: import some (COCO JSON or a long CSV) "
                     "to see charts here."
                 ),
-                sizing_mode="stretch_width",
-            )
+            ]
         self._numbers = numbers
         self._draw_classes()
         orders = numbers.files_by_order_and_source()
         row = dict(sizing_mode="stretch_width")
-        return pn.Column(
+        return [
             header,
             summary_numbers(numbers.summary()),
             pn.Row(order_chart(orders, "files"), order_chart(orders, "assessments"), **row),
@@ -368,8 +368,7 @@ class Overview(pn.viewable.Viewer):
                 **row,
             ),
             pn.Column(changes_chart(numbers.human_changes()), _note(CHANGES_NOTE), **row),
-            sizing_mode="stretch_width",
-        )
+        ]
 
     @param.depends("class_scope", watch=True)
     def _draw_classes(self) -> None:

@@ -28,17 +28,20 @@ def on_event_loop() -> bool:
     return True
 
 
-def on_page(change: Callable[[], None]) -> None:
+def on_page(change: Callable[[], None], later: bool = False) -> None:
     """Run ``change`` (it changes components of the page) on the event loop, held into one
     message: at once when called there or outside a served session, else as the loop's next
-    callback (after the changes asked for before it)."""
+    callback (after the changes asked for before it).
+
+    ``later``: as a later callback even when called on the event loop, so that what waits
+    for the loop (other sessions' messages, requests, static files) is served first."""
 
     def held() -> None:
         with pn.io.hold():
             change()
 
     document = pn.state.curdoc
-    if document is None or document.session_context is None or on_event_loop():
+    if document is None or document.session_context is None or (on_event_loop() and not later):
         held()
     else:
         pn.state.execute(held, schedule=True)
