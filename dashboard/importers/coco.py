@@ -153,7 +153,7 @@ def import_coco(
     when = _utc_naive(assessed_at)
     coco_path = Path(coco_path)
     document = read_coco_json(coco_path)
-    with store.session() as session:
+    with store.importing() as session:
         if create and workflow not in store.workflow_names():
             from dashboard.store.taxonomy_file import infer_from_coco
 

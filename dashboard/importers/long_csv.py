@@ -126,7 +126,7 @@ def import_long_csv(
     ``progress(bytes read, bytes in all)`` is called now and then while reading a path.
     """
     images = Path(images_dir) if images_dir is not None else None
-    with _text(source) as stream, store.session() as session:
+    with _text(source) as stream, store.importing() as session:
         reader = csv.reader(stream, strict=True)
         importer = _Importer(session, store, workflow, images, spreadsheet_safe)
         line = 1

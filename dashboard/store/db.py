@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
@@ -15,6 +17,10 @@ from dashboard.store.files import FileStorage
 from dashboard.store.models import Annotation, Assessment, AttributeValue, DataFile, Workflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+# PostgreSQL's advisory lock that imports take in turn (``Store.importing``): any 64-bit key
+# that nothing else on the server uses.
+IMPORT_LOCK = 0x61737365_696D7074  # "asse" "impt"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -23,6 +29,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin_immediate(session: Session) -> None:
+    """Start the session's SQLite transaction with the write lock, waiting as long as another
+    writer holds it (each try waits ``busy_timeout``)."""
+    while True:
+        try:
+            session.execute(text("BEGIN IMMEDIATE"))
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig):
+                raise
+            log.warning("another import is writing to the store: waiting for it")
 
 
 def make_engine(db_url: str) -> Engine:
@@ -127,6 +146,26 @@ class Store:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed at the end, rolled back on any error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def importing(self) -> Iterator[Session]:
+        """A session in one transaction for an import, holding the store's import lock from
+        its first statement to its end: imports take turns, each reading the store as the
+        one before it left it (two at once both found a workflow, its cases or the store's
+        ids new, and one failed on a unique key). SQLite: its write lock (``BEGIN
+        IMMEDIATE``); PostgreSQL: an advisory lock. Readers and exports are not held up."""
+        with self.session() as session:
+            if self.dialect == "sqlite":
+                _begin_immediate(session)
+            elif self.dialect == "postgresql":
+                taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                       {"key": IMPORT_LOCK})  # fmt: skip
+                if not taken:
+                    log.warning("another import is writing to the store: waiting for it")
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
+                    )
             yield session
 
     def workflow(self, session: Session, name: str) -> Workflow:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -357,6 +358,49 @@ def test_ids_are_new_when_the_store_has_data_and_nothing_else_changes(store, sec
         both = zip(rows_of(original), rows_of(imported), strict=True)
         pairs = {(a[index], b[index]) for a, b in both}
         assert len({a for a, _ in pairs}) == len({b for _, b in pairs}) == len(pairs)
+
+
+def test_two_imports_at_once_take_turns_and_both_land(store, second_store, hand_csv, monkeypatch):
+    """A second import started while one is writing waits for it to commit, then lands as
+    it would have after it (on PostgreSQL both decided the workflow, its cases and the kept
+    ids were new, and the second failed on a unique key)."""
+    from dashboard.importers import long_csv
+
+    import_long_csv(second_store, io.BytesIO(hand_csv))  # the same two imports, one by one
+    import_long_csv(second_store, io.BytesIO(hand_csv))
+    writing, release = threading.Event(), threading.Event()
+    add_row = long_csv._Importer.add_row
+
+    def paused(self, line, row):
+        if threading.current_thread().name == "first" and not writing.is_set():
+            writing.set()
+            release.wait(30)  # the first import is writing, its transaction open
+        return add_row(self, line, row)
+
+    monkeypatch.setattr(long_csv._Importer, "add_row", paused)
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = import_long_csv(store, io.BytesIO(hand_csv))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results[name] = exc
+
+    first = threading.Thread(target=run, args=("first",), name="first")
+    first.start()
+    assert writing.wait(30)
+    second = threading.Thread(target=run, args=("second",), name="second")
+    second.start()
+    second.join(1.0)
+    assert second.is_alive(), f"the second import did not wait: {results.get('second')!r}"
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert isinstance(results["first"], ImportSummary), results["first"]
+    assert isinstance(results["second"], ImportSummary), results["second"]
+    assert results["first"].ids_kept and not results["second"].ids_kept
+    assert table_counts(store) == table_counts(second_store)
+    assert export(store, "all", "long") == export(second_store, "all", "long")
 
 
 def test_importing_into_an_existing_typed_workflow_checks_values(store, second_store):

@@ -121,7 +121,7 @@ def create_demo(store: Store, seed: int = 7, files: int = 240) -> str:
         raise InvalidValueError(f"the demo needs at least one file, got {files}")
     cases = plan_cases(random.Random(seed), files)
     plans = [plan for planned in cases for plan in planned.files]
-    with store.session() as session:
+    with store.importing() as session:
         if session.scalar(select(Workflow.id).where(Workflow.name == DEMO_WORKFLOW)):
             raise InvalidValueError(
                 f"workflow {DEMO_WORKFLOW!r} exists already; delete it or use another store"
