@@ -12,6 +12,7 @@ import pytest
 
 from dashboard.export import ExportQuery
 from dashboard.links import verify
+from dashboard.web.ui import admin as admin_module
 from dashboard.web.ui.admin import AdminTab
 
 
@@ -243,11 +244,9 @@ def test_a_callback_knows_whether_it_runs_on_the_event_loop_or_a_worker_thread()
         assert pool.submit(on_event_loop).result() is False
 
 
-def test_a_preview_that_fails_unexpectedly_raises_and_leaves_no_spinner(hand_store, monkeypatch):
+def test_a_preview_that_fails_unexpectedly_raises_and_is_not_left_dimmed(hand_store, monkeypatch):
     """A fault that is not the database's is raised (the server logs it), and the preview
     does not keep showing that it is being made."""
-    from dashboard.web.ui import admin as admin_module
-
     tab = tab_for(hand_store)
 
     def broken(_query):
@@ -256,4 +255,20 @@ def test_a_preview_that_fails_unexpectedly_raises_and_leaves_no_spinner(hand_sto
     monkeypatch.setattr(admin_module, "prepare", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         tab.layout.value = "wide"
-    assert tab.body.loading is False
+    assert tab.body.styles == {}  # not left dimmed
+
+
+def test_the_preview_is_dimmed_while_the_next_one_is_made(hand_store, monkeypatch):
+    tab = tab_for(hand_store)
+    assert tab.body.styles == {}
+    seen = []
+    prepare = admin_module.prepare
+
+    def watched(query):
+        seen.append(dict(tab.body.styles))
+        return prepare(query)
+
+    monkeypatch.setattr(admin_module, "prepare", watched)
+    tab.layout.value = "wide"
+    assert seen == [admin_module.STALE_STYLE]
+    assert tab.body.styles == {}
