@@ -18,6 +18,8 @@ from dashboard.store.models import Annotation, Assessment, AttributeValue, DataF
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
+SQLITE_BUSY_MS = 30_000  # how long a SQLite statement waits for another writer's lock
+WAITING_FOR_IMPORT = "another import is writing to the store: waiting for it to finish"
 # PostgreSQL's advisory lock that imports take in turn (``Store.importing``): any 64-bit key
 # that nothing else on the server uses.
 IMPORT_LOCK = 0x61737365_696D7074  # "asse" "impt"
@@ -27,21 +29,33 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
 def _begin_immediate(session: Session) -> None:
-    """Start the session's SQLite transaction with the write lock, waiting as long as another
-    writer holds it (each try waits ``busy_timeout``)."""
-    while True:
-        try:
-            session.execute(text("BEGIN IMMEDIATE"))
+    """Start the session's SQLite transaction with the write lock: at once if it is free,
+    else say so and wait as long as another writer holds it (``SQLITE_BUSY_MS`` a try)."""
+    connection = session.connection()
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        if _took_write_lock(connection):
             return
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig):
-                raise
-            log.warning("another import is writing to the store: waiting for it")
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    log.warning(WAITING_FOR_IMPORT)
+    while not _took_write_lock(connection):
+        pass
+
+
+def _took_write_lock(connection) -> bool:
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        return False
+    return True
 
 
 def make_engine(db_url: str) -> Engine:
@@ -162,7 +176,7 @@ class Store:
                 taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
                                        {"key": IMPORT_LOCK})  # fmt: skip
                 if not taken:
-                    log.warning("another import is writing to the store: waiting for it")
+                    log.warning(WAITING_FOR_IMPORT)
                     session.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
                     )

@@ -27,7 +27,7 @@ from dashboard.importers.long_csv import ImportSummary, _taxonomy_order, import_
 from dashboard.spec.colours import colour_at
 from dashboard.spec.options import LONG_COLUMNS
 from dashboard.store import writer
-from dashboard.store.db import Store, open_store
+from dashboard.store.db import WAITING_FOR_IMPORT, Store, open_store
 from dashboard.store.models import (
     Annotation,
     Assessment,
@@ -360,7 +360,9 @@ def test_ids_are_new_when_the_store_has_data_and_nothing_else_changes(store, sec
         assert len({a for a, _ in pairs}) == len({b for _, b in pairs}) == len(pairs)
 
 
-def test_two_imports_at_once_take_turns_and_both_land(store, second_store, hand_csv, monkeypatch):
+def test_two_imports_at_once_take_turns_and_both_land(
+    store, second_store, hand_csv, monkeypatch, caplog
+):
     """A second import started while one is writing waits for it to commit, then lands as
     it would have after it (on PostgreSQL both decided the workflow, its cases and the kept
     ids were new, and the second failed on a unique key)."""
@@ -390,17 +392,57 @@ def test_two_imports_at_once_take_turns_and_both_land(store, second_store, hand_
     first.start()
     assert writing.wait(30)
     second = threading.Thread(target=run, args=("second",), name="second")
-    second.start()
-    second.join(1.0)
-    assert second.is_alive(), f"the second import did not wait: {results.get('second')!r}"
-    release.set()
-    first.join(60)
-    second.join(60)
+    with caplog.at_level("WARNING", logger="dashboard.store.db"):
+        second.start()
+        second.join(1.0)
+        assert second.is_alive(), f"the second import did not wait: {results.get('second')!r}"
+        assert caplog.text.count(WAITING_FOR_IMPORT) == 1  # said at once, and once
+        release.set()
+        first.join(60)
+        second.join(60)
     assert isinstance(results["first"], ImportSummary), results["first"]
     assert isinstance(results["second"], ImportSummary), results["second"]
     assert results["first"].ids_kept and not results["second"].ids_kept
     assert table_counts(store) == table_counts(second_store)
     assert export(store, "all", "long") == export(second_store, "all", "long")
+
+
+def test_an_import_waits_for_sqlites_write_lock_as_long_as_it_is_held(
+    tmp_path, hand_csv, monkeypatch, caplog
+):
+    """Another writer holding SQLite's lock longer than a statement waits: the import says it
+    waits, tries again and lands once the lock is let go."""
+    import sqlite3
+
+    from dashboard.store import db as store_db
+
+    monkeypatch.setattr(store_db, "SQLITE_BUSY_MS", 100)
+    path = tmp_path / "busy.db"
+    store = open_store(db_url=f"sqlite:///{path}", files_url=str(tmp_path / "files"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, holding the lock
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["summary"] = import_long_csv(store, io.BytesIO(hand_csv))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            result["summary"] = exc
+
+    importing = threading.Thread(target=run)
+    with caplog.at_level("WARNING", logger="dashboard.store.db"):
+        importing.start()
+        importing.join(1.0)  # ten times the statement's wait
+        assert importing.is_alive(), result
+        holder.execute("COMMIT")
+        importing.join(30)
+    holder.close()
+    try:
+        assert isinstance(result["summary"], ImportSummary), result["summary"]
+        assert caplog.text.count(WAITING_FOR_IMPORT) == 1
+        assert table_counts(store)["attribute_value"] == result["summary"].attribute_values
+    finally:
+        store.dispose()
 
 
 def test_importing_into_an_existing_typed_workflow_checks_values(store, second_store):
