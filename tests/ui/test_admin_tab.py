@@ -86,6 +86,31 @@ def test_the_download_link_is_signed_for_the_user_with_the_options(hand_store):
     }
 
 
+def test_a_job_request_the_database_refuses_says_so_and_adds_no_job(hand_store, monkeypatch):
+    """A database that does not answer the request (down, or on SQLite a long import holding
+    the write lock) is told on the page, not left to the server's log."""
+    from sqlalchemy.exc import OperationalError
+
+    from dashboard.jobs import records
+
+    tab = tab_for(hand_store)
+    tab.layout.value = "annotated"
+    tab.order.value = "8492192"
+    told = []
+    monkeypatch.setattr(
+        admin_module, "_notify", lambda kind, message, **_: told.append((kind, message))
+    )
+
+    def refused(*_args, **_kwargs):
+        raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(records, "create_job", refused)
+    tab._request_annotated(None)
+    assert told == [("error", "Not requested: the database did not answer (database is locked). "
+                              "Try again in a moment.")]  # fmt: skip
+    assert records.list_jobs(hand_store, "local") == []
+
+
 def test_annotated_files_wait_for_an_order(hand_store):
     tab = tab_for(hand_store)
     tab.layout.value = "annotated"

@@ -464,6 +464,14 @@ class AdminTab(pn.viewable.Viewer):
         except AssessError as exc:
             _notify("error", as_html(exc))
             return
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            # e.g. on SQLite, an import holding the write lock longer than a statement waits
+            reason = database_reason(exc)
+            _notify("error", as_html(f"Not requested: the database did not answer ({reason}). "
+                                     "Try again in a moment."))  # fmt: skip
+            return
         _notify("info", "Annotated files requested: see Recent jobs below.")
         self._refresh_jobs()
 
