@@ -45,5 +45,10 @@ class StoreIntegrityError(AssessError, ValueError):
     """The store holds data that breaks a rule the writer keeps (written around it)."""
 
 
+class JobQueueError(AssessError, RuntimeError):
+    """The job queue did not take a requested job (its Redis or its file not answering): the
+    job is recorded as failed, with the reason."""
+
+
 class OutputPathError(AssessError, OSError):
     """An output path that cannot be written (a missing folder, a folder, no permission)."""

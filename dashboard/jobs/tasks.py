@@ -25,6 +25,7 @@ from huey.api import TaskWrapper
 from huey.consumer import Consumer
 
 from dashboard.config import Settings
+from dashboard.errors import JobQueueError
 from dashboard.export import ExportQuery
 from dashboard.faults import environment_failure
 from dashboard.jobs import delivery, records
@@ -104,7 +105,13 @@ def request_annotated_export(
         raise ValueError(f"only Annotated Files run as background jobs, not {query.layout}")
     query.filters()  # bad options fail here, before any job exists
     job_id = records.create_job(store, user, query.options(), notify_email, page_url)
-    queue(store.settings).run_export(job_id)
+    try:
+        queue(store.settings).run_export(job_id)
+    except Exception as exc:  # whatever stopped it, no worker will ever see this job
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = f"the job queue did not take it ({first})"
+        records.fail_job(store, job_id, reason)
+        raise JobQueueError(f"Not requested: {reason}. Try again once it answers.") from exc
     return job_id
 
 

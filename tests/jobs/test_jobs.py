@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboard.config import Settings, SmtpSettings
-from dashboard.errors import LinkError
+from dashboard.errors import JobQueueError, LinkError
 from dashboard.export import ExportQuery
 from dashboard.jobs import records, tasks
 from dashboard.links import verify
@@ -56,6 +56,19 @@ def job_store(hand_store, tmp_path):
 def request(store, scope="all") -> str:
     query = ExportQuery(store, workflow="harbour", layout="annotated", order="8492192", scope=scope)
     return tasks.request_annotated_export(store, query, "anna", "anna@example.test")
+
+
+def test_a_request_the_job_queue_refuses_is_told_and_recorded_failed(job_store):
+    """A Redis that does not answer: the request says so (an AssessError the page shows) and
+    the job is failed with the reason, not left queued where no worker will ever see it."""
+    job_store.settings = dataclasses.replace(
+        job_store.settings, jobs_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    with pytest.raises(JobQueueError, match=r"^Not requested: the job queue did not take it \("):
+        request(job_store)
+    (job,) = records.list_jobs(job_store, "anna")
+    assert job.status is JobStatus.failed
+    assert job.error.startswith("the job queue did not take it (")
 
 
 def test_job_runs_and_emails_a_link_for_the_requester(job_store, smtp_server):
