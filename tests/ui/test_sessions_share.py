@@ -168,7 +168,28 @@ def test_a_tab_replaced_while_it_is_shown_keeps_what_replaced_it(hand_store, mon
     assert layout.objects == replacement
 
 
-def test_a_link_to_the_admin_tab_builds_no_overview(hand_store):
+def test_a_tab_the_database_does_not_answer_says_so_and_is_made_when_shown_again(
+    hand_store, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    tabs = workflow_tabs(hand_store, "harbour", "local", tab="admin")
+    choices = ExportQuery.choices
+
+    def refused(self):
+        raise OperationalError("SELECT ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(ExportQuery, "choices", refused)
+    tabs.fill_shown()
+    assert tabs.built(1) is None
+    (alert,) = tabs.tabs.objects[1].objects
+    shown = alert.object.replace("\\", "")  # Markdown-escaped
+    assert "The database is not answering (connection refused): reload the page." in shown
+    monkeypatch.setattr(ExportQuery, "choices", choices)  # the database is back
+    tabs.tabs.active = 0
+    tabs.tabs.active = 1
+    assert isinstance(tabs.built(1), AdminTab)
+
     tabs = workflow_tabs(hand_store, "harbour", "local", tab="admin")
     tabs.fill_shown()
     assert tabs.tabs.active == 1

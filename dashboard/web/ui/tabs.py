@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 import panel as pn
 
+from dashboard.faults import database_reason, is_database_failure
 from dashboard.runtime import is_admin
 from dashboard.web.ui.admin import AdminTab
 from dashboard.web.ui.overview import Overview
 from dashboard.web.ui.page import on_page
+from dashboard.web.ui.safe import as_markdown
 
 NO_WORKFLOW = "No workflow in the store yet."
 
@@ -45,9 +47,21 @@ class LazyTabs:
 
     def fill(self, index: int) -> None:
         build = self._builders.pop(index, None)  # atomic: two threads never build one tab
-        if build is not None:
-            self._built[index] = built = build()
-            show_in_parts(self._slots[index], pn.panel(built))
+        if build is None:
+            return
+        try:
+            built = build()
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            self._builders[index] = build  # made again when the tab is shown again
+            reason = f"The database is not answering ({database_reason(exc)}): reload the page."
+            show_in_parts(
+                self._slots[index], pn.pane.Alert(as_markdown(reason), alert_type="danger")
+            )
+            return
+        self._built[index] = built
+        show_in_parts(self._slots[index], pn.panel(built))
 
     def built(self, index: int) -> pn.viewable.Viewable | None:
         """What tab ``index`` was built as (an Overview, an AdminTab), or None before."""
