@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import panel as pn
 
-from dashboard.faults import database_reason, is_database_failure
+from dashboard.faults import is_database_failure
 from dashboard.links import LOCAL_USER
 from dashboard.runtime import app_store, is_admin
-from dashboard.web.ui.page import on_page
+from dashboard.web.ui.page import database_alert, on_page
 from dashboard.web.ui.safe import as_markdown
 from dashboard.web.ui.tabs import workflow_tabs
 
@@ -112,8 +112,7 @@ def build_app() -> pn.template.BootstrapTemplate:
         except Exception as exc:
             if not is_database_failure(exc):
                 raise
-            reason = f"The database is not answering ({database_reason(exc)}): reload the page."
-            show_in_main(pn.pane.Alert(as_markdown(reason), alert_type="danger"))
+            show_in_main(database_alert(exc))
             return
         chosen = requested_workflow(names)
 

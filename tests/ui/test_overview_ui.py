@@ -101,19 +101,6 @@ def test_no_workflow_and_unknown_workflow(sqlite_store):
     assert "unknown workflow 'gone'" in texts(root)
 
 
-def test_a_database_that_does_not_answer_is_told_in_the_overview(hand_store, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
-    from dashboard.query import overview as data
-
-    def refused(*_args):
-        raise OperationalError("SELECT ...", {}, Exception("connection refused"))
-
-    monkeypatch.setattr(data, "cached_numbers", refused)
-    root = Overview(store=hand_store, workflow="harbour").__panel__().get_root()
-    assert "The database is not answering (connection refused): reload the page." in texts(root)
-
-
 def test_saved_page_holds_the_charts(hand_store, tmp_path):
     page = tmp_path / "overview.html"
     pn.panel(Overview(store=hand_store, workflow="harbour")).save(page)

@@ -168,28 +168,35 @@ def test_a_tab_replaced_while_it_is_shown_keeps_what_replaced_it(hand_store, mon
     assert layout.objects == replacement
 
 
+@pytest.mark.parametrize(
+    ("tab", "index", "kind", "reads"),
+    [("", 0, Overview, (data, "cached_numbers")), ("admin", 1, AdminTab, (ExportQuery, "choices"))],
+    ids=["overview", "admin"],
+)
 def test_a_tab_the_database_does_not_answer_says_so_and_is_made_when_shown_again(
-    hand_store, monkeypatch
+    hand_store, monkeypatch, tab, index, kind, reads
 ):
     from sqlalchemy.exc import OperationalError
 
-    tabs = workflow_tabs(hand_store, "harbour", "local", tab="admin")
-    choices = ExportQuery.choices
+    tabs = workflow_tabs(hand_store, "harbour", "local", tab=tab)
+    owner, name = reads
 
-    def refused(self):
+    def refused(*_args):
         raise OperationalError("SELECT ...", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(ExportQuery, "choices", refused)
-    tabs.fill_shown()
-    assert tabs.built(1) is None
-    (alert,) = tabs.tabs.objects[1].objects
+    with monkeypatch.context() as patched:
+        patched.setattr(owner, name, refused)
+        tabs.fill_shown()
+    assert tabs.built(index) is None
+    (alert,) = tabs.tabs.objects[index].objects
     shown = alert.object.replace("\\", "")  # Markdown-escaped
     assert "The database is not answering (connection refused): reload the page." in shown
-    monkeypatch.setattr(ExportQuery, "choices", choices)  # the database is back
-    tabs.tabs.active = 0
-    tabs.tabs.active = 1
-    assert isinstance(tabs.built(1), AdminTab)
+    tabs.tabs.active = 1 - index  # the database is back: the tab is made when shown again
+    tabs.tabs.active = index
+    assert isinstance(tabs.built(index), kind)
 
+
+def test_a_link_to_the_admin_tab_builds_no_overview(hand_store):
     tabs = workflow_tabs(hand_store, "harbour", "local", tab="admin")
     tabs.fill_shown()
     assert tabs.tabs.active == 1

@@ -27,7 +27,6 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from dashboard.errors import UnknownWorkflowError
-from dashboard.faults import database_reason, is_database_failure
 from dashboard.query import overview as data
 from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
 from dashboard.web.ui.page import on_page
@@ -342,11 +341,6 @@ class Overview(pn.viewable.Viewer):
             numbers = data.cached_numbers(self.store, self.workflow)
         except UnknownWorkflowError as error:
             return [pn.pane.Alert(as_markdown(error), alert_type="warning")]
-        except Exception as exc:
-            if not is_database_failure(exc):
-                raise
-            reason = f"The database is not answering ({database_reason(exc)}): reload the page."
-            return [pn.pane.Alert(as_markdown(reason), alert_type="danger")]
         header = pn.pane.Markdown(
             f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10)
         )

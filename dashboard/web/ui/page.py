@@ -17,6 +17,9 @@ from collections.abc import Callable
 
 import panel as pn
 
+from dashboard.faults import database_reason
+from dashboard.web.ui.safe import as_markdown
+
 
 def on_event_loop() -> bool:
     """Whether this callback runs on the server's event loop, not on a worker thread of
@@ -45,3 +48,10 @@ def on_page(change: Callable[[], None], later: bool = False) -> None:
         held()
     else:
         pn.state.execute(held, schedule=True)
+
+
+def database_alert(exc: BaseException) -> pn.pane.Alert:
+    """What the page shows in place of a part of it that the database did not answer for
+    while it was made (the workflows' list, a tab)."""
+    reason = f"The database is not answering ({database_reason(exc)}): reload the page."
+    return pn.pane.Alert(as_markdown(reason), alert_type="danger")

@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 import panel as pn
 
-from dashboard.faults import database_reason, is_database_failure
+from dashboard.faults import is_database_failure
 from dashboard.runtime import is_admin
 from dashboard.web.ui.admin import AdminTab
 from dashboard.web.ui.overview import Overview
-from dashboard.web.ui.page import on_page
-from dashboard.web.ui.safe import as_markdown
+from dashboard.web.ui.page import database_alert, on_page
 
 NO_WORKFLOW = "No workflow in the store yet."
 
@@ -55,10 +54,7 @@ class LazyTabs:
             if not is_database_failure(exc):
                 raise
             self._builders[index] = build  # made again when the tab is shown again
-            reason = f"The database is not answering ({database_reason(exc)}): reload the page."
-            show_in_parts(
-                self._slots[index], pn.pane.Alert(as_markdown(reason), alert_type="danger")
-            )
+            show_in_parts(self._slots[index], database_alert(exc))
             return
         self._built[index] = built
         show_in_parts(self._slots[index], pn.panel(built))
