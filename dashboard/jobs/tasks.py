@@ -110,6 +110,7 @@ def request_annotated_export(
     except Exception as exc:  # whatever stopped it, no worker will ever see this job
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         reason = f"the job queue did not take it ({first})"
+        log.warning("export job %s: %s", job_id, reason, exc_info=True)  # the cause, in full
         records.fail_job(store, job_id, reason)
         raise JobQueueError(f"Not requested: {reason}. Try again once it answers.") from exc
     return job_id

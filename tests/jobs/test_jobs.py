@@ -58,7 +58,7 @@ def request(store, scope="all") -> str:
     return tasks.request_annotated_export(store, query, "anna", "anna@example.test")
 
 
-def test_a_request_the_job_queue_refuses_is_told_and_recorded_failed(job_store):
+def test_a_request_the_job_queue_refuses_is_told_and_recorded_failed(job_store, caplog):
     """A Redis that does not answer: the request says so (an AssessError the page shows) and
     the job is failed with the reason, not left queued where no worker will ever see it."""
     job_store.settings = dataclasses.replace(
@@ -69,6 +69,8 @@ def test_a_request_the_job_queue_refuses_is_told_and_recorded_failed(job_store):
     (job,) = records.list_jobs(job_store, "anna")
     assert job.status is JobStatus.failed
     assert job.error.startswith("the job queue did not take it (")
+    assert f"export job {job.id}: the job queue did not take it" in caplog.text  # and why
+    assert "Traceback" in caplog.text
 
 
 def test_job_runs_and_emails_a_link_for_the_requester(job_store, smtp_server):
