@@ -111,6 +111,19 @@ CHANGES = [
     ("Attribute Values and Confidences", "layout", "long"),
 ]
 
+
+def next_change(state: dict, index: int) -> tuple[str, str, str]:
+    """The ``index``-th change of a session whose page shows the options ``state``: the
+    radio's label to click, the option and its new value; ``state`` becomes the options the
+    page shows after. A change that would keep an option as it is (sessions start at
+    different places of ``CHANGES``) is replaced by the other option's: every change is real."""
+    label, option, value = CHANGES[index % len(CHANGES)]
+    if state[option] == value:
+        label, option, value = CHANGES[(index + 2) % len(CHANGES)]
+    state[option] = value
+    return label, option, value
+
+
 TARGETS = {  # metric -> (limit in seconds or MB, how it is compared)
     "first paint (one user)": 2.0,
     "Admin counts visible after navigation (one user)": 3.0,
@@ -135,6 +148,19 @@ function deepRoots() {
     }
   }
   return roots;
+}
+function linkOptions() {
+  // the options the download link's token is signed for, or null without a link
+  for (const root of deepRoots()) {
+    const link = root.querySelector('a#export-download');
+    const href = link && link.getAttribute('href');
+    if (!href || !href.includes('token=')) continue;
+    const token = decodeURIComponent(href.split('token=')[1].split('&')[0]);
+    let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
+    while (payload.length % 4) payload += '=';
+    return JSON.parse(atob(payload)).t.options;
+  }
+  return null;
 }
 function deepText(selector) {
   for (const root of deepRoots()) {
@@ -172,17 +198,8 @@ SETTLED = (
     + """
   const text = deepText('.preview-counts');
   if (!text || !text.includes(want.rows + ' rows')) return false;
-  let href = null;
-  for (const root of deepRoots()) {
-    const link = root.querySelector('a#export-download');
-    if (link) { href = link.getAttribute('href'); break; }
-  }
-  if (!href || !href.includes('token=')) return false;
-  const token = decodeURIComponent(href.split('token=')[1].split('&')[0]);
-  let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
-  while (payload.length % 4) payload += '=';
-  const options = JSON.parse(atob(payload)).t.options;
-  if (options.scope !== want.scope || options.layout !== want.layout) return false;
+  const options = linkOptions();
+  if (!options || options.scope !== want.scope || options.layout !== want.layout) return false;
   // ... and the preview table of that layout shown, with its rows drawn.
   for (const root of deepRoots()) {
     for (const table of root.querySelectorAll('.preview-' + want.layout)) {
@@ -201,24 +218,18 @@ SETTLED = (
 SHOWN = (
     "() => {"
     + DEEP
-    + """
-  const counts = (deepText('.preview-counts') || '').trim().slice(0, 80);
-  let options = null;
-  for (const root of deepRoots()) {
-    const link = root.querySelector('a#export-download');
-    if (!link || !(link.getAttribute('href') || '').includes('token=')) continue;
-    const token = decodeURIComponent(link.getAttribute('href').split('token=')[1].split('&')[0]);
-    let payload = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
-    while (payload.length % 4) payload += '=';
-    const o = JSON.parse(atob(payload)).t.options;
-    options = o.scope + '/' + o.layout;
-  }
+    + r"""
+  const counts = ((deepText('.preview-counts') || '').match(/[\d,]+ rows/) || ['no counts'])[0];
+  const signed = linkOptions();
+  const options = signed && signed.scope + '/' + signed.layout;
   const tables = [];
   for (const root of deepRoots()) {
     for (const table of root.querySelectorAll('[class*="preview-"]')) {
       if (table.offsetParent === null) continue;
       const inner = table.shadowRoot || table;
-      tables.push(table.className.match(/preview-[a-z]+/)[0] + ':'
+      const kind = table.className.match(/preview-(long|wide|members)/);
+      if (!kind) continue;  // the counts line, or a table's outer column
+      tables.push(kind[0] + ':'
                   + inner.querySelectorAll('.tabulator-row').length);
     }
   }
@@ -498,10 +509,7 @@ class Bench:
         state = self.options.setdefault(page, {"scope": "latest", "layout": "long"})
         timings = []
         for index in range(count):
-            label, option, value = CHANGES[(index + offset) % len(CHANGES)]
-            if state[option] == value:  # offset start: make it a real change
-                label, option, value = CHANGES[(index + offset + 2) % len(CHANGES)]
-            state[option] = value
+            label, option, value = next_change(state, index + offset)
             started = time.monotonic()
             await page.get_by_role("radio", name=label, exact=True).click()
             ok = await self.wait(page, SETTLED, f"change {option}={value}", self._want(**state))
@@ -509,9 +517,10 @@ class Bench:
         return timings
 
     async def with_browserless(self, page, sessions: int = 9) -> dict:
-        """``sessions`` browserless sessions (bench/protocol_clients.py, a process at nice 19)
-        and the browser ``page`` changing options at once: the users whose browsers are on
-        their own machines, and one whose browser is here. Their timings and CPU."""
+        """``sessions`` browserless sessions (bench/protocol_clients.py, a process in a
+        lowered scheduling group) and the browser ``page`` changing options at once: the users
+        whose browsers are on their own machines, and one whose browser is here. Their
+        timings and CPU."""
         expected = json.dumps(
             {f"{scope} {layout}": rows for (scope, layout), rows in self.expected.items()}
         )

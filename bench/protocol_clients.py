@@ -37,7 +37,7 @@ from bokeh.document.events import MessageSentEvent  # noqa: E402
 from bokeh.events import DocumentReady  # noqa: E402
 from tornado.ioloop import IOLoop  # noqa: E402
 
-from bench.bench_sessions import CHANGES, MISS  # noqa: E402
+from bench.bench_sessions import MISS, next_change  # noqa: E402
 from dashboard.importers.demo import DEMO_WORKFLOW  # noqa: E402
 
 
@@ -121,10 +121,7 @@ class ClientSession:
             await asyncio.sleep(0.01)
         state = {"scope": "latest", "layout": "long"}
         for index in range(self.changes):
-            label, option, value = CHANGES[(index + self.offset) % len(CHANGES)]
-            if state[option] == value:  # offset start: make it a real change
-                label, option, value = CHANGES[(index + self.offset + 2) % len(CHANGES)]
-            state[option] = value
+            label, option, value = next_change(state, index + self.offset)
             radio = next(
                 m
                 for m in document.models
