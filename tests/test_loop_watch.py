@@ -28,7 +28,8 @@ def sleep_on_the_loop(seconds: float) -> None:
 
 def watched(*callbacks) -> list:
     """Run ``callbacks`` (function, seconds) on an event loop, one after another with a pause
-    between, under a watch of 50 ms; the holds it reported."""
+    between, under a watch of 50 ms; the holds it reported. (Each pause's timer starts
+    before its callback runs.)"""
     holds: list = []
 
     async def run() -> None:
@@ -38,7 +39,7 @@ def watched(*callbacks) -> list:
             for function, seconds in callbacks:
                 await asyncio.sleep(0.2)
                 loop.call_soon(function, seconds)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(seconds + 0.3)  # the last hold ends, and is reported, first
         finally:
             watch.stop()
 

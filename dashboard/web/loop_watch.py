@@ -121,8 +121,8 @@ class LoopWatch:
                     hold.entries[entry] += 1
                     hold.places[place] += 1
                 del frame
-                if self._stopped.is_set():
-                    return
+                if self._stopped.is_set() and not answered.is_set():
+                    return  # the server stopped during the hold; one that ended is reported
             hold.seconds = time.monotonic() - sent
             hold.thread_cpu = time.clock_gettime(self._clock) - thread_cpu
             hold.process_cpu = time.process_time() - process_cpu
