@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 from dashboard.export import ExportQuery
 from dashboard.links import download_url, sign
 from dashboard.spec.options import LAYOUT_LABELS, SCOPE_LABELS, Layout, Scope
-from dashboard.web.ui.preview import ROW_PX
+from dashboard.web.ui.preview import ROW_PX, table_height
 from tests.ui.browser_support import (
     CREDENTIALS,
     SECRET,
@@ -486,8 +486,16 @@ def test_the_action_stays_in_view_and_the_table_shows_what_matters(context, demo
     heights = set(rows.evaluate_all("rows => rows.map(r => r.offsetHeight)"))
     assert heights == {ROW_PX + 1}  # the set height and the row's bottom border
     assert clipped_cells(page.locator(".preview-long .tabulator-cell")) == []
-    table = page.locator(".preview-long .tabulator-tableholder").first
-    table_box = table.bounding_box()
+    # The table is as high as its page of rows (no scrollbar of its own, no blank below).
+    long_table = page.locator(".preview-long.bk-panel-models-tabulator-DataTabulator").first
+    assert long_table.bounding_box()["height"] == table_height(20)
+    holder = page.locator(".preview-long .tabulator-tableholder").first
+    scrolled, shown, drawn = holder.evaluate(
+        "h => [h.scrollHeight, h.clientHeight, h.querySelector('.tabulator-table').offsetHeight]"
+    )
+    assert scrolled <= shown and shown - drawn <= 2, (scrolled, shown, drawn)
+    page_height = page.locator(".bk-panel-models-tabs-Tabs").first.bounding_box()["height"]
+    table_box = holder.bounding_box()
     for column in ("attribute", "value", "confidence"):
         header = page.locator(f".preview-long .tabulator-col[tabulator-field='{column}']").first
         box = header.bounding_box()
@@ -502,6 +510,11 @@ def test_the_action_stays_in_view_and_the_table_shows_what_matters(context, demo
     radio(page, LAYOUT_LABELS[Layout.wide]).check()
     expect(page.get_by_text("Annotations: one row per annotation")).to_be_visible(timeout=WAIT)
     expect(page.locator(".preview-wide")).to_be_visible()
+    expect(page.locator(".preview-wide .tabulator-row")).to_have_count(20, timeout=WAIT)
+    # A change of Layout keeps the page's height: the browser lays out nothing around it.
+    wide_table = page.locator(".preview-wide.bk-panel-models-tabulator-DataTabulator").first
+    assert wide_table.bounding_box()["height"] == table_height(20)
+    assert page.locator(".bk-panel-models-tabs-Tabs").first.bounding_box()["height"] == page_height
     page.close()
 
 

@@ -49,6 +49,21 @@ def counts_line(content: Preview) -> str:
 
 PAGE_ROWS = 20
 ROW_PX = 47  # a table row's height: one line of text in the theme's padding (and a border)
+# The table's own parts around its rows, in the theme's pixels: the header (one line of
+# titles) and the pagination footer.
+TABLE_CHROME_PX = 50 + 57
+
+
+def table_height(rows: int) -> int:
+    """The height of a table showing ``rows`` rows on its page, every part in view.
+
+    Set on the table, the page keeps its size while Tabulator draws: without it the table
+    is first its header's height, then grows as its rows are drawn, and every view around it
+    is resized with it, each resize making Bokeh measure every view of the page again (a
+    change of Layout: 52 resizes and 1,100 measures without, 22 and 256 with the fixed
+    heights; bench/RESULTS-sessions.md)."""
+    return max(rows, 1) * (ROW_PX + 1) + TABLE_CHROME_PX
+
 
 # What stays in view while the table scrolls sideways: for the long layout the three columns
 # that differ from row to row (the identifying ones repeat); for the wide layout the file.
@@ -56,6 +71,7 @@ FROZEN = {
     Layout.long: {"attribute": "right", "value": "right", "confidence": "right"},
     Layout.wide: {"file_name": "left"},
 }
+NOTE_PX = 50  # two lines of a layout's note
 LAYOUT_NOTES = {
     Layout.long: "Attribute Values and Confidences: one row per attribute value "
     "(attribute, value and confidence stay in view on the right)",
@@ -100,6 +116,7 @@ def paged_table(
         css_classes=css_classes,
         frozen_columns=frozen or [],
         widths=widths,
+        height=table_height(min(len(frame), PAGE_ROWS)),
         # Every row is one line (cells cut their text with an ellipsis), so Tabulator need
         # not measure each row's cells for its height, which it does on every change of rows
         # and redraw: 15-20% of Chromium's CPU per option change (bench/RESULTS-sessions.md).
@@ -224,7 +241,9 @@ def table_preview(
         position = pn.pane.Markdown(
             rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
         )
-        note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10))
+        # as high as the longest note beside the widest Export panel: a change of Layout
+        # keeps the page's height
+        note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10), min_height=NOTE_PX)
         shown = _Shown(table, pn.Column(note, position, table, sizing_mode="stretch_width"), total)
         shown.position = position
         table.param.watch(
