@@ -49,3 +49,20 @@ def test_every_layout_has_one_entry_in_the_layouts_table():
     assert list(LAYOUTS) == list(Layout)
     assert all(kind.layout is layout for layout, kind in LAYOUTS.items())
     assert set(LAYOUT_LABELS) == set(ACTION_LABELS) == set(Layout)
+
+
+MARKDOWN_PANE = re.compile(r"\bpn\.pane\.(Markdown|Alert)\(|\bpanel\.pane\.(Markdown|Alert)\(")
+
+
+def test_markdown_panes_are_made_only_by_the_safe_helpers():
+    """Every Markdown pane (and Alert) of the app comes from dashboard/web/ui/safe.py, which
+    turns TeX off: Panel's own typesets ``$$...$$`` from data (tests/ui/test_hostile_text.py)."""
+    package = ROOT / "dashboard"
+    made = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "web" / "ui" / "safe.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if MARKDOWN_PANE.search(line)
+    ]
+    assert made == []

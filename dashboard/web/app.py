@@ -23,7 +23,7 @@ from dashboard.faults import is_database_failure
 from dashboard.links import LOCAL_USER
 from dashboard.runtime import app_store, is_admin
 from dashboard.web.ui.page import database_alert, on_page
-from dashboard.web.ui.safe import as_markdown
+from dashboard.web.ui.safe import as_markdown, markdown
 from dashboard.web.ui.tabs import workflow_tabs
 
 
@@ -71,12 +71,12 @@ def requested_tab() -> str:
 
 def account(store, user: str | None) -> list[pn.viewable.Viewable]:
     """Who is signed in, a sign-out link under auth, and why there is no Admin tab."""
-    parts = [pn.pane.Markdown(f"Signed in as **{as_markdown(user or 'nobody')}**")]
+    parts = [markdown(f"Signed in as **{as_markdown(user or 'nobody')}**")]
     if user and user != LOCAL_USER:
         parts.append(pn.pane.HTML('<a href="./logout" class="sign-out">Sign out</a>'))
     if not is_admin(user, store.settings):
         parts.append(
-            pn.pane.Markdown(
+            markdown(
                 "Exports need the admin role: ask an administrator to add your user name to "
                 "`ASSESS_ADMINS`.",
                 css_classes=["admin-hint"],

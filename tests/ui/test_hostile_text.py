@@ -45,7 +45,11 @@ JOB_WAIT = 60_000  # ms for the Annotated Files job to end
 # name has no "," (ASSESS_ADMINS is a comma-separated list).
 
 # Starts with '"' (0x22): sorts before every ordinary name, so it is the default workflow.
-WORKFLOW = '"><img src=x onerror="window.__xss=1"><b class="xss-injected">**md-bold**</b> wf'
+# With TeX too: MathJax would typeset it in a Markdown pane (its \\href a link to anywhere).
+WORKFLOW = (
+    '"><img src=x onerror="window.__xss=1"><b class="xss-injected">**md-bold**</b> wf '
+    r"$$\href{javascript:window.__xss=26}{md-tex}$$ \(\unicode{x41}\)"
+)
 PLAIN_WORKFLOW = "zz plain workflow"
 ORDERS = (
     "'><img src=x onerror=window.__xss=3> order one",
@@ -235,6 +239,7 @@ INJECTED = (
     "[onload]",
     "a[href^='javascript:' i]",
     "a[href*='evil.test' i]",
+    "mjx-container",  # typeset TeX
 )
 # A rendered Markdown payload: an element whose whole text is a marker word.
 MARKDOWN = re.compile(r"^\s*md-(bold|em|code|link)\s*$")

@@ -37,7 +37,7 @@ from dashboard.store.db import Store
 from dashboard.store.models import JobStatus
 from dashboard.web.ui.page import on_page
 from dashboard.web.ui.preview import PreviewViews, lay_out, prepare
-from dashboard.web.ui.safe import as_html, as_markdown
+from dashboard.web.ui.safe import as_html, as_markdown, markdown
 
 LINK_LIFETIME = 3600  # seconds a preview's download link stays valid
 LINK_REFRESH = 600  # while the tab is open, the link is signed again this often
@@ -65,7 +65,7 @@ BUTTON_STYLE = (
 
 
 def _help(text: str) -> pn.pane.Markdown:
-    return pn.pane.Markdown(text, styles={"font-size": "12px", "color": "#555"}, margin=(0, 10))
+    return markdown(text, styles={"font-size": "12px", "color": "#555"}, margin=(0, 10))
 
 
 JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status", "download",
@@ -201,7 +201,7 @@ class AdminTab(pn.viewable.Viewer):
         # One link pane for the session: a new preview changes its HTML, not the page.
         self.link = pn.pane.HTML(name="export-download")
         self.views = PreviewViews()  # the preview's tables, updated in place
-        self.summary = pn.pane.Markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
+        self.summary = markdown(sizing_mode="stretch_width", css_classes=["preview-counts"])
         self.body = pn.Column(sizing_mode="stretch_width")
         # One table for the session; while a job runs, its rows are replaced once a second.
         self.jobs_table = pn.widgets.Tabulator(
@@ -214,7 +214,7 @@ class AdminTab(pn.viewable.Viewer):
             css_classes=["recent-jobs"],
         )
         self.jobs = pn.Column(
-            pn.pane.Markdown("### Recent jobs"),
+            markdown("### Recent jobs"),
             self.jobs_table,
             visible=False,
             sizing_mode="stretch_width",
@@ -536,11 +536,11 @@ class AdminTab(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         export = pn.Column(
-            pn.pane.Markdown("## Export"),
-            pn.pane.Markdown("**Assessments**"),
+            markdown("## Export"),
+            markdown("**Assessments**"),
             self.scope,
             _help(HELP["scope"] + " " + LATEST_RULE),
-            pn.pane.Markdown("**Layout**"),
+            markdown("**Layout**"),
             self.layout,
             _help(HELP["layout"]),
             self.data_source,
@@ -571,7 +571,7 @@ class AdminTab(pn.viewable.Viewer):
             styles=ACTION_BAR_STYLE,
         )
         preview = pn.Column(
-            pn.pane.Markdown("## Preview"),
+            markdown("## Preview"),
             bar,
             self.body,
             self.jobs,

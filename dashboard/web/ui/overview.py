@@ -30,7 +30,7 @@ from dashboard.errors import UnknownWorkflowError
 from dashboard.query import overview as data
 from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
 from dashboard.web.ui.page import on_page
-from dashboard.web.ui.safe import as_markdown
+from dashboard.web.ui.safe import alert, as_markdown, markdown
 
 HEIGHT = 320
 STAGE_COLOURS = {"machine": "#4363d8", "human": "#f58231"}
@@ -124,7 +124,7 @@ def _factors(values) -> list[str]:
 
 
 def _empty(title: str, text: str) -> pn.pane.Markdown:
-    return pn.pane.Markdown(f"**{title}**\n\n{text}", sizing_mode="stretch_width", height=80)
+    return markdown(f"**{title}**\n\n{text}", sizing_mode="stretch_width", height=80)
 
 
 def _pane(plot: figure) -> pn.pane.Bokeh:
@@ -293,7 +293,7 @@ def changes_chart(frame: pd.DataFrame) -> pn.viewable.Viewable:
 
 
 def _note(text: str) -> pn.pane.Markdown:
-    return pn.pane.Markdown(
+    return markdown(
         text, sizing_mode="stretch_width", styles={"font-size": "0.85em", "color": "#555"}
     )
 
@@ -336,19 +336,17 @@ class Overview(pn.viewable.Viewer):
         """The parts of the Overview, top to bottom (a new tab shows them one by one)."""
         self._numbers = None
         if not self.workflow:
-            return [pn.pane.Markdown("No workflow in the store yet.")]
+            return [markdown("No workflow in the store yet.")]
         try:
             numbers = data.cached_numbers(self.store, self.workflow)
         except UnknownWorkflowError as error:
-            return [pn.pane.Alert(as_markdown(error), alert_type="warning")]
-        header = pn.pane.Markdown(
-            f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10)
-        )
+            return [alert(as_markdown(error), alert_type="warning")]
+        header = markdown(f"## {as_markdown(self.workflow)}", disable_anchors=True, margin=(0, 10))
         if not numbers.summary()["files"]:
             return [
                 header,
                 summary_numbers(numbers.summary()),
-                pn.pane.Markdown(
+                markdown(
                     "This workflow has no files yet: import some (COCO JSON or a long CSV) "
                     "to see charts here."
                 ),

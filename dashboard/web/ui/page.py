@@ -18,7 +18,7 @@ from collections.abc import Callable
 import panel as pn
 
 from dashboard.faults import database_reason
-from dashboard.web.ui.safe import as_markdown
+from dashboard.web.ui.safe import alert, as_markdown
 
 
 def on_event_loop() -> bool:
@@ -54,4 +54,4 @@ def database_alert(exc: BaseException) -> pn.pane.Alert:
     """What the page shows in place of a part of it that the database did not answer for
     while it was made (the workflows' list, a tab)."""
     reason = f"The database is not answering ({database_reason(exc)}): reload the page."
-    return pn.pane.Alert(as_markdown(reason), alert_type="danger")
+    return alert(as_markdown(reason), alert_type="danger")

@@ -20,7 +20,7 @@ from dashboard.export import ExportQuery, Preview, UndecodableImageError, ZoomIm
 from dashboard.spec.options import Layout
 from dashboard.spec.records import AnnotatedItem
 from dashboard.web.ui.page import on_page
-from dashboard.web.ui.safe import as_html, as_markdown, column_titles
+from dashboard.web.ui.safe import as_html, as_markdown, column_titles, markdown
 
 PREVIEW_ROWS = 200  # rows in the paged table (10 pages of 20)
 GALLERY_IMAGES = 6
@@ -238,12 +238,10 @@ def table_preview(
     def build(widths: dict[str, int]) -> _Shown:
         classes = ["preview-table", f"preview-{layout.value}"]
         table = paged_table(frame, classes, widths, FROZEN[layout])
-        position = pn.pane.Markdown(
-            rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10)
-        )
+        position = markdown(rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10))
         # as high as the longest note beside the widest Export panel: a change of Layout
         # keeps the page's height
-        note = pn.pane.Markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10), min_height=NOTE_PX)
+        note = markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10), min_height=NOTE_PX)
         shown = _Shown(table, pn.Column(note, position, table, sizing_mode="stretch_width"), total)
         shown.position = position
         table.param.watch(
@@ -316,10 +314,10 @@ def annotated_preview(query: ExportQuery, prepared: Prepared) -> pn.Column:
     zoom on its worker thread and hands the change of the page to ``on_page``."""
     thumbnails = prepared.thumbnails
     if not thumbnails:
-        return pn.Column(pn.pane.Markdown("No files in this order match the filters."))
+        return pn.Column(markdown("No files in this order match the filters."))
     first = thumbnails[0].item
     zoomed = pn.Column(zoom_view(prepared.zoom), sizing_mode="stretch_width")
-    heading = pn.pane.Markdown(_zoom_heading(first))
+    heading = markdown(_zoom_heading(first))
 
     def zoom(item: AnnotatedItem) -> None:
         picture = zoom_of(query, item)
@@ -356,7 +354,7 @@ def _thumbnail(shown: Thumbnail, zoom) -> pn.Column:
         stylesheets=[CAPTION_CSS],
     )
     if shown.jpeg is None:
-        return pn.Column(pn.pane.Markdown("*image bytes unreadable*", width=THUMBNAIL), label)
+        return pn.Column(markdown("*image bytes unreadable*", width=THUMBNAIL), label)
     button = pn.widgets.Button(label="Zoom", color="light", width=80, margin=(0, 10))
     button.on_click(lambda _event: zoom(item))
     return pn.Column(
@@ -383,7 +381,7 @@ def zoom_view(zoom: ZoomImage | None) -> pn.pane.Bokeh | pn.pane.Markdown:
     ``INTERACTIVE_SIZE`` pixels a side, under hoverable annotation shapes in the full image's
     pixel coordinates (SPEC 2: x right, y down from the top-left corner, as displayed)."""
     if zoom is None:
-        return pn.pane.Markdown("*image bytes unreadable*")
+        return markdown("*image bytes unreadable*")
     width, height = zoom.width, zoom.height
     picture = "data:image/jpeg;base64," + base64.b64encode(zoom.jpeg).decode("ascii")
     shapes: dict[str, list] = {name: [] for name in SHAPE_COLUMNS}

@@ -16,6 +16,7 @@ from dashboard.runtime import is_admin
 from dashboard.web.ui.admin import AdminTab
 from dashboard.web.ui.overview import Overview
 from dashboard.web.ui.page import database_alert, on_page
+from dashboard.web.ui.safe import markdown
 
 NO_WORKFLOW = "No workflow in the store yet."
 
@@ -95,7 +96,7 @@ def workflow_tabs(store, workflow: str | None, user: str | None, tab: str = "") 
     """The Overview and, for an admin, the Admin tab of ``workflow``; ``tab="admin"`` (a
     shared link) opens the Admin tab."""
     if not workflow:
-        return LazyTabs([("Overview", lambda: pn.pane.Markdown(NO_WORKFLOW))])
+        return LazyTabs([("Overview", lambda: markdown(NO_WORKFLOW))])
     tabs = [("Overview", lambda: Overview(store=store, workflow=workflow))]
     admin = is_admin(user, store.settings)
     if admin:
