@@ -14,7 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.config import Settings
 from dashboard.errors import UnknownWorkflowError
 from dashboard.store.files import FileStorage
-from dashboard.store.models import Annotation, Assessment, AttributeValue, DataFile, Workflow
+from dashboard.store.models import (
+    Annotation,
+    Assessment,
+    Attribute,
+    AttributeValue,
+    Case,
+    DataFile,
+    DataSource,
+    ObjectClass,
+    Workflow,
+    WorkflowOrder,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -196,7 +207,9 @@ class Store:
             return list(session.scalars(select(Workflow.name).order_by(Workflow.name)))
 
     def data_version(self) -> tuple:
-        """Changes whenever data is added: the newest ids of the growing tables.
+        """Changes whenever data is added: the newest ids of the growing tables (a
+        workflow's taxonomy, orders, sources and cases too: a wide table's columns and the
+        filters' choices come from them).
 
         Data is append-only (imports and reviews add assessments, never rewrite them), so
         this is a cheap, sound key for caching aggregates such as export counts.
@@ -209,6 +222,11 @@ class Store:
                             select(func.max(table.id)).scalar_subquery()
                             for table in (
                                 Workflow,
+                                ObjectClass,
+                                Attribute,
+                                WorkflowOrder,
+                                DataSource,
+                                Case,
                                 DataFile,
                                 Assessment,
                                 Annotation,

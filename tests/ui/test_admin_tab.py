@@ -297,3 +297,51 @@ def test_the_preview_is_dimmed_while_the_next_one_is_made(hand_store, monkeypatc
     tab.layout.value = "wide"
     assert seen == [admin_module.STALE_STYLE]
     assert tab.body.styles == {}
+
+
+def test_a_preview_is_made_once_for_every_session_until_data_is_added(hand_store, monkeypatch):
+    """Two users on the same options share one prepared preview (made once, on the first
+    one's thread); data added to the store makes the next preview anew, with the new data."""
+    from datetime import datetime
+
+    from dashboard.store import writer
+    from dashboard.store.models import DataFile
+    from dashboard.web.ui import preview as preview_module
+
+    made = []
+    make = preview_module._prepare
+    monkeypatch.setattr(preview_module, "_prepare", lambda query: made.append(1) or make(query))
+    first, second = tab_for(hand_store), tab_for(hand_store)
+    assert len(made) == 1  # both tabs open on the same preview
+    first.layout.value = "wide"
+    second.layout.value = "wide"
+    assert len(made) == 2
+    assert first.summary.object == second.summary.object
+    every = {"workflow": "harbour", "layout": "wide", "scope": "all"}
+    before = ExportQuery(hand_store, **every).counts().rows
+
+    with hand_store.session() as s:
+        data_file = s.query(DataFile).filter_by(file_name="loose.jpg").one()
+        machine = writer.add_assessment(
+            s, data_file, "detector", "machine", "det@2.0", datetime(2026, 12, 1, 8)
+        )
+        tax = writer.Taxonomy(data_file.case.workflow)
+        entity = "00000000-0000-4000-8000-000000000999"
+        writer.add_annotation(s, tax, machine, entity, "buoy", "POINT (5 5)", 0.9)
+    second.scope.value = "all"
+    assert len(made) == 3  # made anew: the data changed
+    assert ExportQuery(hand_store, **every).counts().rows == before + 1
+    assert second.summary.object.startswith(f"**{before + 1:,} rows**")
+
+
+def test_the_data_version_changes_with_a_new_attribute_alone(hand_store):
+    """A wide table's columns are the taxonomy's: an attribute added without any value yet
+    is new data for every cache keyed by the data version."""
+    from dashboard.store import writer
+    from dashboard.store.models import Workflow
+
+    before = hand_store.data_version()
+    with hand_store.session() as s:
+        workflow = s.query(Workflow).filter_by(name="harbour").one()
+        writer.add_attribute(s, workflow.id, "draught_m", 99)
+    assert hand_store.data_version() != before

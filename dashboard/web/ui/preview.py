@@ -9,6 +9,9 @@ out (on the event loop: ``dashboard.web.ui.page``).
 from __future__ import annotations
 
 import base64
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pandas as pd
@@ -283,9 +286,35 @@ class Prepared:
     zoom: ZoomImage | None = None
 
 
+# Prepared previews, shared by every session of the process: users of one workflow mostly
+# look at the same few option sets, and a preview stays what the download holds until data
+# is added to the store (its data version). A drawn preview holds about 0.3 MB of JPEGs.
+PREPARED_CACHE_SIZE = 32
+_prepared: OrderedDict[tuple, Prepared] = OrderedDict()
+_prepared_lock = threading.Lock()
+
+
 def prepare(query: ExportQuery) -> Prepared:
     """The data work of a preview (queries, drawing), kept apart from laying it out: a
-    session's worker thread does this, and the page changes on the event loop only."""
+    session's worker thread does this, and the page changes on the event loop only. The
+    preview of the same options and data is made once (``PREPARED_CACHE_SIZE``)."""
+    store = query.store
+    options = json.dumps(query.options(), sort_keys=True, default=str)
+    key = (id(store), store.db_url, options, store.data_version())
+    with _prepared_lock:
+        prepared = _prepared.get(key)
+        if prepared is not None:
+            _prepared.move_to_end(key)
+            return prepared
+    prepared = _prepare(query)
+    with _prepared_lock:
+        _prepared[key] = prepared
+        while len(_prepared) > PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
+    return prepared
+
+
+def _prepare(query: ExportQuery) -> Prepared:
     content = query.preview_content(PREVIEW_ROWS, GALLERY_IMAGES)
     if content.kind.preview != "drawn" or not content.items:
         return Prepared(content, TableRows.of(content))
