@@ -109,6 +109,31 @@ def test_a_job_request_the_database_refuses_says_so_and_adds_no_job(hand_store, 
     assert told == [("error", "Not requested: the database did not answer (database is locked). "
                               "Try again in a moment.")]  # fmt: skip
     assert records.list_jobs(hand_store, "local") == []
+    assert (tab.request.label, tab.request.disabled) == ("Request annotated files", False)
+
+
+def test_the_request_button_waits_while_the_request_is_recorded(hand_store, monkeypatch):
+    """A request can wait for the database (on SQLite, an import's write lock): meanwhile the
+    button says so and takes no second click; after it, the button is as the options make it."""
+    from dashboard.jobs import tasks
+
+    tab = tab_for(hand_store)
+    tab.layout.value = "annotated"
+    tab.order.value = "8492192"
+    assert (tab.request.label, tab.request.disabled) == ("Request annotated files", False)
+    seen = []
+    monkeypatch.setattr(admin_module, "_notify", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(
+        tasks,
+        "request_annotated_export",
+        lambda *_args: seen.append((tab.request.label, tab.request.disabled)),
+    )
+    tab._request_annotated(None)
+    assert seen == [(admin_module.REQUESTING, True)]
+    assert (tab.request.label, tab.request.disabled) == ("Request annotated files", False)
+    tab.order.value = ""  # no order: the button stays disabled after a request
+    tab._request_annotated(None)
+    assert tab.request.disabled
 
 
 def test_annotated_files_wait_for_an_order(hand_store):

@@ -72,6 +72,7 @@ JOB_COLUMNS = ["requested", "workflow", "workflow order", "assessments", "status
                "progress", "email"]  # fmt: skip
 
 
+REQUESTING = "Requesting…"  # the request button's label while the request is recorded
 RETRY_SECONDS = 3  # while the database is not answering, the preview is tried this often
 
 
@@ -227,6 +228,8 @@ class AdminTab(pn.viewable.Viewer):
         self._jobs_busy = threading.Lock()
         self._counter = threading.Lock()
         self._latest = 0  # the number of the newest change asked for
+        self._request_ready = False  # the options shown can be requested (an order chosen)
+        self._requesting = False  # a request is being recorded: its button waits
         self._fill_choices()
         self._options_from_url()
         for option in OPTION_WIDGETS:
@@ -385,7 +388,8 @@ class AdminTab(pn.viewable.Viewer):
             self.link.object = action
             action = self.link
         elif isinstance(action, _Request):
-            self.request.disabled = not action.ready
+            self._request_ready = action.ready
+            self.request.disabled = not action.ready or self._requesting
             reason = (
                 "Built in the background; you get the link here and by email."
                 if action.ready
@@ -457,6 +461,7 @@ class AdminTab(pn.viewable.Viewer):
         if email and not EMAIL.match(email):
             _notify("error", f"{as_html(email)} is not an email address")
             return
+        on_page(lambda: self._show_requesting(True))
         try:
             request_annotated_export(
                 self.store, self.query, self.user, email or None, page_base_url()
@@ -472,8 +477,17 @@ class AdminTab(pn.viewable.Viewer):
             _notify("error", as_html(f"Not requested: the database did not answer ({reason}). "
                                      "Try again in a moment."))  # fmt: skip
             return
+        finally:
+            on_page(lambda: self._show_requesting(False))
         _notify("info", "Annotated files requested: see Recent jobs below.")
         self._refresh_jobs()
+
+    def _show_requesting(self, requesting: bool) -> None:
+        """While a request is recorded (on SQLite it can wait for an import's write lock, up
+        to half a minute), its button says so and takes no second click."""
+        self._requesting = requesting
+        self.request.label = REQUESTING if requesting else ACTION_LABELS[Layout.annotated]
+        self.request.disabled = requesting or not self._request_ready
 
     # -- recent jobs ------------------------------------------------------------------------
 
