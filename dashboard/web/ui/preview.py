@@ -242,8 +242,8 @@ def table_preview(
         classes = ["preview-table", f"preview-{layout.value}"]
         table = paged_table(frame, classes, widths, FROZEN[layout])
         position = markdown(rows_shown(table, total), css_classes=["rows-shown"], margin=(0, 10))
-        # as high as the longest note beside the widest Export panel: a change of Layout
-        # keeps the page's height
+        # both layouts' notes as high as the longer one: a change of Layout keeps the page's
+        # height
         note = markdown(f"*{LAYOUT_NOTES[layout]}*", margin=(0, 10), min_height=NOTE_PX)
         shown = _Shown(table, pn.Column(note, position, table, sizing_mode="stretch_width"), total)
         shown.position = position

@@ -47,6 +47,8 @@ class _Markdown(pn.pane.Markdown):
 class _Alert(_Markdown, pn.pane.Alert):
     """Panel's Alert (a Markdown pane in a coloured box) that typesets no TeX."""
 
+    _rename: ClassVar = {**pn.pane.Alert._rename, **_Markdown._rename}
+
 
 def markdown(text: str = "", **params) -> pn.pane.Markdown:
     """A Markdown pane that typesets no TeX; every Markdown pane of the app is made here.
