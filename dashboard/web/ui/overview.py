@@ -32,6 +32,7 @@ from dashboard.spec.options import LATEST_RULE, SCOPE_LABELS, Scope
 from dashboard.web.ui.page import on_page
 from dashboard.web.ui.safe import alert, as_markdown, markdown
 
+NO_WORKFLOW = "No workflow in the store yet."
 HEIGHT = 320
 STAGE_COLOURS = {"machine": "#4363d8", "human": "#f58231"}
 CHANGE_COLOURS = {
@@ -336,7 +337,7 @@ class Overview(pn.viewable.Viewer):
         """The parts of the Overview, top to bottom (a new tab shows them one by one)."""
         self._numbers = None
         if not self.workflow:
-            return [markdown("No workflow in the store yet.")]
+            return [markdown(NO_WORKFLOW)]
         try:
             numbers = data.cached_numbers(self.store, self.workflow)
         except UnknownWorkflowError as error:

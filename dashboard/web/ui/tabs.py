@@ -14,11 +14,9 @@ import panel as pn
 from dashboard.faults import is_database_failure
 from dashboard.runtime import is_admin
 from dashboard.web.ui.admin import AdminTab
-from dashboard.web.ui.overview import Overview
+from dashboard.web.ui.overview import NO_WORKFLOW, Overview
 from dashboard.web.ui.page import database_alert, on_page
 from dashboard.web.ui.safe import markdown
-
-NO_WORKFLOW = "No workflow in the store yet."
 
 
 class LazyTabs:
