@@ -12,6 +12,7 @@ import pytest
 
 from dashboard.export import ExportQuery
 from dashboard.links import verify
+from dashboard.store.models import DataFile
 from dashboard.web.ui import admin as admin_module
 from dashboard.web.ui.admin import AdminTab
 
@@ -357,6 +358,23 @@ def test_a_preview_is_made_once_for_every_session_until_data_is_added(hand_store
     assert len(made) == 3  # made anew: the data changed
     assert ExportQuery(hand_store, **every).counts().rows == before + 1
     assert second.summary.object.startswith(f"**{before + 1:,} rows**")
+
+
+def test_a_drawn_preview_is_drawn_anew_from_the_files_bytes(hand_store):
+    """Files' bytes can become unreadable without any change of the data (the download then
+    skips them): the gallery is drawn from them each time, never from an earlier drawing."""
+    from dashboard.web.ui.preview import prepare
+
+    tab = tab_for(hand_store)
+    tab.layout.value = "annotated"
+    tab.order.value = "8492192"
+    assert all(shown.jpeg is not None for shown in prepare(tab.query).thumbnails)
+    with hand_store.session() as s:
+        keys = [f.storage_key for f in s.query(DataFile)]
+    for key in keys:
+        hand_store.files.put(key, b"not an image any more")
+    thumbnails = prepare(tab.query).thumbnails
+    assert thumbnails and all(shown.jpeg is None for shown in thumbnails)
 
 
 def test_the_data_version_changes_with_a_new_attribute_alone(hand_store):

@@ -286,9 +286,11 @@ class Prepared:
     zoom: ZoomImage | None = None
 
 
-# Prepared previews, shared by every session of the process: users of one workflow mostly
-# look at the same few option sets, and a preview stays what the download holds until data
-# is added to the store (its data version). A drawn preview holds about 0.3 MB of JPEGs.
+# Prepared previews of tables and members, shared by every session of the process: users
+# of one workflow mostly look at the same few option sets, and such a preview, read from the
+# database alone, stays what the download holds until data is added (its data version). A
+# drawn preview is made each time: it reads the files' bytes, which can go missing or
+# unreadable without a change of the data version (the download then skips those files).
 PREPARED_CACHE_SIZE = 32
 _prepared: OrderedDict[tuple, Prepared] = OrderedDict()
 _prepared_lock = threading.Lock()
@@ -296,8 +298,10 @@ _prepared_lock = threading.Lock()
 
 def prepare(query: ExportQuery) -> Prepared:
     """The data work of a preview (queries, drawing), kept apart from laying it out: a
-    session's worker thread does this, and the page changes on the event loop only. The
-    preview of the same options and data is made once (``PREPARED_CACHE_SIZE``)."""
+    session's worker thread does this, and the page changes on the event loop only. A table
+    or members preview of the same options and data is made once (``PREPARED_CACHE_SIZE``)."""
+    if query.kind.preview == "drawn":
+        return _prepare(query)
     store = query.store
     options = json.dumps(query.options(), sort_keys=True, default=str)
     key = (id(store), store.db_url, options, store.data_version())
